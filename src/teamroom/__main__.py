@@ -1,0 +1,3 @@
+from teamroom.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Settings from flags and TEAMROOM_* variables, resolved in one place.
+
+Store location, in order: ``--db PATH``, ``TEAMROOM_DB``, one store per git repository (shared by
+every worktree of it, found with ``git rev-parse --git-common-dir``), else a per-user data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from teamroom.errors import Invalid
+
+Durability = Literal["normal", "full"]
+
+AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+STORE_FILE = "teamroom.db"
+
+ENV_DB = "TEAMROOM_DB"
+ENV_AGENT = "TEAMROOM_AGENT"
+ENV_DURABILITY = "TEAMROOM_DURABILITY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a teamroom process needs to know about where and how to run."""
+
+    db_path: Path
+    durability: Durability = "normal"
+    default_agent: str | None = None
+    db_origin: str = "flag"  # which rule chose db_path: flag, env, git, user
+
+    @classmethod
+    def resolve(
+        cls,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        path, origin = _store_path(db, Path(cwd or os.getcwd()), env)
+        durability = env.get(ENV_DURABILITY, "normal").strip().lower() or "normal"
+        if durability not in ("normal", "full"):
+            raise Invalid(f"{ENV_DURABILITY} must be 'normal' or 'full', got {durability!r}")
+        agent = env.get(ENV_AGENT) or None
+        if agent is not None and not AGENT_NAME.match(agent):
+            raise Invalid(f"{ENV_AGENT}={agent!r} is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)")
+        return cls(db_path=path, durability=durability, default_agent=agent, db_origin=origin)  # type: ignore[arg-type]
+
+
+def _store_path(db: str | os.PathLike[str] | None, cwd: Path, env: os.Mapping[str, str]) -> tuple[Path, str]:
+    if db:
+        return (cwd / Path(db).expanduser()).resolve(), "flag"
+    if env.get(ENV_DB):
+        return (cwd / Path(env[ENV_DB]).expanduser()).resolve(), "env"
+    common = git_common_dir(cwd)
+    if common is not None:
+        return common / STORE_FILE, "git"
+    return user_data_dir(env) / STORE_FILE, "user"
+
+
+def git_common_dir(cwd: Path) -> Path | None:
+    """The .git directory shared by every worktree of the repository around ``cwd``, if any."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--git-common-dir"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    return (cwd / out.stdout.strip()).resolve()
+
+
+def user_data_dir(env: os.Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "teamroom"

@@ -1,0 +1,294 @@
+"""The MCP server: the only module that imports mcp.
+
+The lifespan opens the store once per process; every tool is a thin typed wrapper over a
+function in tools/, and every domain error reaches the agent as a tool error whose text starts
+with its SPEC code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
+
+from teamroom import __version__
+from teamroom.config import Settings
+from teamroom.errors import TeamroomError
+from teamroom.schemas import (
+    AckResult,
+    AgentsResult,
+    HeartbeatResult,
+    NackResult,
+    PollResult,
+    RegisterResult,
+    SendResult,
+    ThreadResult,
+)
+from teamroom.schemas.common import MessageKind, Priority
+from teamroom.store import Clock, SQLiteStore, Store
+from teamroom.tools import agents as agent_tools
+from teamroom.tools import messages as message_tools
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+teamroom coordinates the agents working on this repository. Pass your agent name as `agent` on every call.
+1. register once (role, capabilities), then heartbeat every few minutes with your status and task.
+2. Work loop: poll(wait_seconds=30) leases messages; handle each, then ack its receipt. If you cannot
+   handle one, nack it (it is redelivered, attempt + 1). Unacked leases come back after lease_seconds.
+3. send(to=name | [names] | '@all' | '@role', body, kind) to talk; reply_to=message_id keeps a thread.
+Errors start with a code (invalid, not_found, not_owner, lease_expired, conflict, too_large, forbidden)
+and say how to fix the call."""
+
+
+@dataclass
+class App:
+    """What the lifespan yields: the process's store and settings."""
+
+    store: Store
+    settings: Settings
+
+
+Ctx = Context[App]
+
+RO = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
+IDEMPOTENT = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+
+AgentArg = Annotated[str | None, Field(description="Your agent name, e.g. 'builder-1' (default: $TEAMROOM_AGENT)")]
+
+
+class TeamroomServer(MCPServer[App]):
+    """MCPServer whose tool errors read ``code: how to fix`` with no SDK prefix."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            return CallToolResult(content=[TextContent(type="text", text=error_text(exc))], is_error=True)
+
+
+def error_text(exc: ToolError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, TeamroomError):
+        return str(cause)
+    if isinstance(cause, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in cause.errors()[:5]
+        )
+        return f"invalid: {problems}; check the tool's input schema"
+    if cause is None:
+        text = str(exc).removeprefix("Error executing tool ")
+        return f"not_found: {text}" if text.startswith("Unknown tool") else f"invalid: {text}"
+    log.error("tool failed unexpectedly", exc_info=cause)
+    return "internal: the server hit an unexpected error (logged on its stderr); retry, or report it"
+
+
+def build_server(settings: Settings, *, clock: Clock | None = None, store: Store | None = None) -> TeamroomServer:
+    """A server for ``settings``; tests pass a clock (or a ready store) to control time."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
+        the_store = store or SQLiteStore(settings.db_path, durability=settings.durability, clock=clock)
+        await the_store.open()
+        log.info("teamroom %s serving store %s (%s)", __version__, settings.db_path, settings.db_origin)
+        current.append(App(the_store, settings))
+        try:
+            yield current[-1]
+        finally:
+            current.remove(current[-1])
+            await the_store.close()
+
+    # Static resources get no Context in the SDK, so they reach the lifespan's App through this.
+    current: list[App] = []
+
+    server = TeamroomServer("teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    _agent_tools(server, settings)
+    _message_tools(server, settings)
+    _lock_tools(server, settings)
+    _board_tools(server, settings)
+    _handoff_tools(server, settings)
+    _resources(server, current)
+    return server
+
+
+def _store(ctx: Ctx) -> Store:
+    return ctx.request_context.lifespan_context.store
+
+
+def _me(ctx: Ctx, agent: str | None) -> str | None:
+    return agent or ctx.request_context.lifespan_context.settings.default_agent
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+def _agent_tools(server: TeamroomServer, settings: Settings) -> None:
+    @server.tool(annotations=IDEMPOTENT)
+    async def register(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        role: Annotated[str | None, Field(description="e.g. 'lead', 'builder', 'reviewer'; '@role' addresses it")] = None,
+        capabilities: Annotated[list[str] | None, Field(description="e.g. ['python', 'frontend']")] = None,
+        description: str | None = None,
+    ) -> RegisterResult:
+        """Introduce yourself: role and capabilities let others address you as @role. Calling again updates."""
+        return await agent_tools.register(_store(ctx), _me(ctx, agent), role, capabilities, description)
+
+    @server.tool(annotations=WRITE)
+    async def heartbeat(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        status: Literal["idle", "working", "blocked", "done"] | None = None,
+        task: Annotated[str | None, Field(description="What you are working on, one line")] = None,
+        note: str | None = None,
+    ) -> HeartbeatResult:
+        """Say you are alive; renews all your message leases and locks. Returns your unread count."""
+        return await agent_tools.heartbeat(_store(ctx), _me(ctx, agent), status, task, note)
+
+    @server.tool(annotations=RO)
+    async def agents(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        role: str | None = None,
+        capability: str | None = None,
+        include_offline: bool = False,
+    ) -> AgentsResult:
+        """Who is here: status, task, liveness (live < 2 min, stale < 15 min, offline), locks, unread."""
+        return await agent_tools.agents(_store(ctx), _me(ctx, agent), role, capability, include_offline)
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def _message_tools(server: TeamroomServer, settings: Settings) -> None:
+    @server.tool(annotations=WRITE)
+    async def send(
+        ctx: Ctx,
+        to: Annotated[
+            str | list[str] | None,
+            Field(description="'name', ['a', 'b'], '@all' or '@role' (e.g. '@builders'); default with reply_to: its sender"),
+        ],
+        body: Annotated[str, Field(description="The message, up to 64 KiB")],
+        agent: AgentArg = None,
+        subject: str | None = None,
+        kind: MessageKind = "text",
+        payload: Annotated[dict[str, Any] | None, Field(description="Structured data, a JSON object")] = None,
+        priority: Priority = "normal",
+        thread_id: str | None = None,
+        reply_to: Annotated[str | None, Field(description="A message_id: joins its thread")] = None,
+        ttl_seconds: Annotated[int | None, Field(description="Expire unacked after this long")] = None,
+        max_attempts: Annotated[int, Field(description="Deliveries before it is dead-lettered")] = 5,
+        idempotency_key: Annotated[str | None, Field(description="Resending with the same key sends nothing new")] = None,
+    ) -> SendResult:
+        """Send a message. Each recipient gets its own delivery to poll and ack; failures notify you."""
+        return await message_tools.send(
+            _store(ctx), _me(ctx, agent), to, body, subject, kind, payload, priority, thread_id, reply_to,
+            ttl_seconds, max_attempts, idempotency_key,
+        )  # fmt: skip
+
+    @server.tool(annotations=WRITE)
+    async def poll(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        limit: Annotated[int, Field(description="1-100")] = 10,
+        lease_seconds: Annotated[int, Field(description="Ack within this or it is redelivered")] = 300,
+        wait_seconds: Annotated[float, Field(description="Block up to this long (max 50) for a message")] = 0,
+        kinds: list[MessageKind] | None = None,
+        thread_id: str | None = None,
+    ) -> PollResult:
+        """Lease your next messages, most urgent first. Ack each receipt when handled, or nack it."""
+        return await message_tools.poll(_store(ctx), _me(ctx, agent), limit, lease_seconds, wait_seconds, kinds, thread_id)
+
+    @server.tool(annotations=IDEMPOTENT)
+    async def ack(
+        ctx: Ctx,
+        receipts: Annotated[list[str], Field(description="Receipts from poll")],
+        agent: AgentArg = None,
+    ) -> AckResult:
+        """Mark messages handled; they never come back. A lapsed or re-leased receipt is lease_expired."""
+        return await message_tools.ack(_store(ctx), _me(ctx, agent), receipts)
+
+    @server.tool(annotations=WRITE)
+    async def nack(
+        ctx: Ctx,
+        receipt: str,
+        agent: AgentArg = None,
+        reason: str | None = None,
+        retry_after_seconds: float = 0,
+    ) -> NackResult:
+        """Hand a message back for redelivery (attempt + 1); on its last attempt it goes dead."""
+        return await message_tools.nack(_store(ctx), _me(ctx, agent), receipt, reason, retry_after_seconds)
+
+    @server.tool(annotations=RO)
+    async def thread(
+        ctx: Ctx,
+        thread_id: str,
+        agent: AgentArg = None,
+        limit: int = 100,
+    ) -> ThreadResult:
+        """A conversation in order, with each delivery's state (queued, leased, acked, dead, expired)."""
+        return await message_tools.thread(_store(ctx), _me(ctx, agent), thread_id, limit)
+
+
+# --- locks ----------------------------------------------------------------------------------
+
+
+def _lock_tools(server: TeamroomServer, settings: Settings) -> None:
+    """claim_lock, release_lock, locks (issue 3)."""
+
+
+# --- board ----------------------------------------------------------------------------------
+
+
+def _board_tools(server: TeamroomServer, settings: Settings) -> None:
+    """post_finding, read_board (issue 4)."""
+
+
+# --- handoffs -------------------------------------------------------------------------------
+
+
+def _handoff_tools(server: TeamroomServer, settings: Settings) -> None:
+    """handoff, resume (issue 4)."""
+
+
+# --- resources ------------------------------------------------------------------------------
+
+
+def _json(model: Any) -> str:
+    return model.model_dump_json(by_alias=True, indent=2)
+
+
+def _resources(server: TeamroomServer, current: list[App]) -> None:
+    @server.resource("teamroom://agents", mime_type="application/json")
+    async def agents_resource() -> str:
+        """Every agent with liveness, status, locks and unread count."""
+        return _json(await agent_tools.agents(current[-1].store, None, include_offline=True))
+
+    @server.resource("teamroom://inbox/{agent}", mime_type="application/json")
+    async def inbox_resource(agent: str, ctx: Ctx) -> str:
+        """What waits for one agent, without leasing anything."""
+        return _json(await message_tools.inbox(_store(ctx), agent))
+
+    @server.resource("teamroom://threads/{thread_id}", mime_type="application/json")
+    async def thread_resource(thread_id: str, ctx: Ctx) -> str:
+        """One conversation with its deliveries."""
+        return _json(await message_tools.thread(_store(ctx), None, thread_id))
+
+    @server.resource("teamroom://events", mime_type="application/json")
+    async def events_resource() -> str:
+        """The newest 200 entries of the audit log."""
+        return _json(await message_tools.events(current[-1].store, limit=200))
+
+
+def serve(settings: Settings) -> None:
+    """Serve MCP on stdio until the client closes it."""
+    build_server(settings).run()

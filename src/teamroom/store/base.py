@@ -1,0 +1,133 @@
+"""The Store interface: async domain verbs that return schemas.
+
+Arguments arrive validated by tools/; a Store enforces the rules that need the data (who owns
+what, which lease is current) atomically, and raises `teamroom.errors` for refusals. Every verb
+takes the calling ``agent`` and records it as seen.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from typing import Any, Protocol
+
+from teamroom.schemas import (
+    AckResult,
+    AgentRecord,
+    AgentsResult,
+    EventsResult,
+    HeartbeatResult,
+    InboxResult,
+    NackResult,
+    PollResult,
+    SendResult,
+    ThreadResult,
+)
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+class ManualClock:
+    """A clock that moves only when told to: tests advance it instead of sleeping."""
+
+    def __init__(self, start_ms: int = 1_800_000_000_000) -> None:
+        self.ms = start_ms
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def advance(self, seconds: float) -> None:
+        self.ms += round(seconds * 1000)
+
+
+class Store(abc.ABC):
+    """Everything the tools need from storage."""
+
+    clock: Clock
+
+    # lifecycle
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # change notification, for blocking waits
+    @abc.abstractmethod
+    def change_token(self) -> Any:
+        """An opaque marker of the store's state now; see `wait_for_change`."""
+
+    @abc.abstractmethod
+    async def wait_for_change(self, token: Any, timeout: float) -> bool:
+        """Wait until any process commits after ``token`` was taken, or ``timeout`` seconds pass."""
+
+    # agents
+    @abc.abstractmethod
+    async def register(
+        self, agent: str, role: str | None, capabilities: list[str] | None, description: str | None
+    ) -> AgentRecord: ...
+
+    @abc.abstractmethod
+    async def heartbeat(
+        self, agent: str, status: str | None, task: str | None, note: str | None
+    ) -> HeartbeatResult: ...
+
+    @abc.abstractmethod
+    async def agents(
+        self, agent: str | None, role: str | None, capability: str | None, include_offline: bool
+    ) -> AgentsResult: ...
+
+    # messages
+    @abc.abstractmethod
+    async def send(
+        self,
+        agent: str,
+        to: list[str] | None,
+        body: str,
+        *,
+        subject: str | None,
+        kind: str,
+        payload: dict[str, Any] | None,
+        priority: int,
+        thread_id: str | None,
+        reply_to: str | None,
+        ttl_seconds: int | None,
+        max_attempts: int,
+        idempotency_key: str | None,
+    ) -> SendResult: ...
+
+    @abc.abstractmethod
+    async def lease(
+        self, agent: str, limit: int, lease_seconds: int, kinds: list[str] | None, thread_id: str | None
+    ) -> PollResult:
+        """Lease up to ``limit`` ready deliveries of ``agent``, highest priority first, then oldest."""
+
+    @abc.abstractmethod
+    async def next_ready_in(self, agent: str, kinds: list[str] | None, thread_id: str | None) -> float | None:
+        """Seconds until a delivery of ``agent`` can be leased (0: now), None if none is waiting. Reads only."""
+
+    @abc.abstractmethod
+    async def ack(self, agent: str, receipts: list[str]) -> AckResult: ...
+
+    @abc.abstractmethod
+    async def nack(self, agent: str, receipt: str, reason: str | None, retry_after_seconds: float) -> NackResult: ...
+
+    @abc.abstractmethod
+    async def thread(self, agent: str | None, thread_id: str, limit: int) -> ThreadResult: ...
+
+    @abc.abstractmethod
+    async def inbox(self, agent: str, limit: int) -> InboxResult:
+        """The deliveries waiting for ``agent``, without leasing them (for humans and resources)."""
+
+    # audit log
+    @abc.abstractmethod
+    async def events(
+        self, after_id: int, limit: int, agent: str | None = None, kinds: list[str] | None = None
+    ) -> EventsResult: ...

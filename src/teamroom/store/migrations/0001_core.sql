@@ -1,0 +1,75 @@
+-- Agents, messages with per-recipient deliveries, and the append-only audit log.
+-- Times are integer milliseconds since the Unix epoch (UTC).
+
+CREATE TABLE agents (
+    name         TEXT PRIMARY KEY,
+    role         TEXT,
+    capabilities TEXT NOT NULL DEFAULT '[]',  -- JSON list
+    description  TEXT,
+    status       TEXT,
+    task         TEXT,
+    note         TEXT,
+    first_seen   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender          TEXT NOT NULL,
+    recipients      TEXT NOT NULL,  -- JSON list of resolved names
+    subject         TEXT,
+    body            TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    payload         TEXT,           -- JSON object or NULL
+    priority        INTEGER NOT NULL,
+    thread_id       TEXT NOT NULL,
+    reply_to        INTEGER,
+    idempotency_key TEXT,
+    max_attempts    INTEGER NOT NULL,
+    expires_at      INTEGER,        -- TTL deadline, NULL for none
+    sent_at         INTEGER NOT NULL
+);
+CREATE INDEX messages_thread ON messages (thread_id, id);
+CREATE UNIQUE INDEX messages_idempotency ON messages (sender, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
+-- One row per (message, recipient). state: queued | leased | acked | dead | expired.
+-- visible_at: for queued, when it may be leased (a nack's retry_after); for leased, when the
+-- lease ends. A leased row whose visible_at has passed is free to be leased again.
+CREATE TABLE deliveries (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id   INTEGER NOT NULL REFERENCES messages (id),
+    recipient    TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    priority     INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    visible_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    lease_ms     INTEGER,
+    receipt      TEXT,
+    reason       TEXT,
+    updated_at   INTEGER NOT NULL
+);
+-- Live rows only: the queue a poll scans stays small however many acked rows pile up.
+CREATE INDEX deliveries_ready ON deliveries (recipient, priority DESC, id)
+    WHERE state IN ('queued', 'leased');
+CREATE INDEX deliveries_visible ON deliveries (visible_at) WHERE state IN ('queued', 'leased');
+CREATE INDEX deliveries_expiry ON deliveries (expires_at)
+    WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL;
+CREATE INDEX deliveries_message ON deliveries (message_id);
+
+CREATE TABLE events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    agent   TEXT,
+    kind    TEXT NOT NULL,
+    subject TEXT,
+    data    TEXT  -- JSON object or NULL
+);
+CREATE INDEX events_agent ON events (agent, id);
+CREATE INDEX events_kind ON events (kind, id);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;

@@ -1,0 +1,109 @@
+"""Agents: registration, liveness and heartbeats."""
+
+from __future__ import annotations
+
+from teamroom.errors import NotFound
+from teamroom.schemas import AgentEntry, AgentRecord, AgentsResult
+from teamroom.store.sql.tx import Tx, dumps, iso, loads
+
+LIVE_MS = 2 * 60 * 1000
+STALE_MS = 15 * 60 * 1000
+
+
+def liveness(now: int, last_seen: int) -> str:
+    age = now - last_seen
+    return "live" if age < LIVE_MS else "stale" if age < STALE_MS else "offline"
+
+
+def record(row) -> AgentRecord:
+    return AgentRecord(
+        name=row["name"], role=row["role"], capabilities=loads(row["capabilities"]), description=row["description"]
+    )
+
+
+def register(tx: Tx, agent: str, role: str | None, capabilities: list[str] | None, description: str | None):
+    tx.touch(agent)
+    tx.execute(
+        "UPDATE agents SET role = COALESCE(?, role), capabilities = COALESCE(?, capabilities),"
+        " description = COALESCE(?, description) WHERE name = ?",
+        (role, None if capabilities is None else dumps(capabilities), description, agent),
+    )
+    row = tx.one("SELECT * FROM agents WHERE name = ?", (agent,))
+    tx.event(agent, "register", agent, role=row["role"], capabilities=loads(row["capabilities"]))
+    return record(row)
+
+
+def set_status(tx: Tx, agent: str, status: str | None, task: str | None, note: str | None) -> None:
+    """Update what the agent says it is doing; logged only when something changed."""
+    tx.touch(agent)
+    if status is None and task is None and note is None:
+        return
+    changed = tx.execute(
+        "UPDATE agents SET status = COALESCE(?1, status), task = COALESCE(?2, task), note = COALESCE(?3, note)"
+        " WHERE name = ?4 AND (status IS NOT COALESCE(?1, status) OR task IS NOT COALESCE(?2, task)"
+        " OR note IS NOT COALESCE(?3, note))",
+        (status, task, note, agent),
+    ).rowcount
+    if changed:
+        tx.event(agent, "status", agent, status=status, task=task, note=note)
+
+
+def known_names(tx: Tx) -> list[str]:
+    return [r[0] for r in tx.all("SELECT name FROM agents ORDER BY name")]
+
+
+def require(tx: Tx, name: str) -> None:
+    if tx.one("SELECT 1 FROM agents WHERE name = ?", (name,)) is None:
+        raise NotFound(f"no agent named {name!r}; known agents: {', '.join(known_names(tx)) or 'none yet'}")
+
+
+def unread_counts(tx: Tx) -> dict[str, int]:
+    rows = tx.all(
+        "SELECT recipient, COUNT(*) FROM deliveries WHERE state = 'queued'"
+        " OR (state = 'leased' AND visible_at <= ?) GROUP BY recipient",
+        (tx.now,),
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+# Areas that attach more to an agent's entry (locks held, ...) append a function here:
+# f(tx) -> {agent name: list of resources}.
+LOCKS_HELD: list = []
+
+
+def locks_held(tx: Tx) -> dict[str, list[str]]:
+    held: dict[str, list[str]] = {}
+    for f in LOCKS_HELD:
+        for name, resources in f(tx).items():
+            held.setdefault(name, []).extend(resources)
+    return held
+
+
+def list_agents(
+    tx: Tx, agent: str | None, role: str | None, capability: str | None, include_offline: bool
+) -> AgentsResult:
+    if agent is not None:
+        tx.touch(agent)
+    sql, params = "SELECT * FROM agents WHERE 1", []
+    if role is not None:
+        sql, params = sql + " AND role = ?", [*params, role]
+    if capability is not None:
+        sql += " AND EXISTS (SELECT 1 FROM json_each(capabilities) WHERE value = ?)"
+        params.append(capability)
+    if not include_offline:
+        sql, params = sql + " AND last_seen > ?", [*params, tx.now - STALE_MS]
+    unread, held = unread_counts(tx), locks_held(tx)
+    entries = [
+        AgentEntry(
+            **record(row).model_dump(),
+            status=row["status"],
+            task=row["task"],
+            note=row["note"],
+            last_seen=iso(row["last_seen"]),
+            liveness=liveness(tx.now, row["last_seen"]),
+            locks=held.get(row["name"], []),
+            unread=unread.get(row["name"], 0),
+        )
+        for row in tx.all(sql + " ORDER BY name", params)
+    ]
+    return AgentsResult(agents=entries)

@@ -1,0 +1,419 @@
+"""Messages: send, lease, ack, nack, threads; dead letters and expiry.
+
+A message has one delivery row per recipient. A delivery is ``queued`` until leased; a lease is
+a receipt plus a deadline (``visible_at``). Ack and nack take only the current receipt of a live
+lease. A lapsed lease is free to be leased again with attempt + 1; a delivery leased
+``max_attempts`` times is ``dead``, one past its TTL is ``expired``, and either sends the sender a
+``delivery_failed`` message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from teamroom.errors import Invalid, LeaseExpired, NotFound, NotOwner
+from teamroom.schemas import (
+    AckResult,
+    Delivery,
+    InboxMessage,
+    InboxResult,
+    LeasedMessage,
+    NackResult,
+    PollResult,
+    SendResult,
+    ThreadMessage,
+    ThreadResult,
+)
+from teamroom.schemas.common import PRIORITY_NAMES, SYSTEM_AGENT
+from teamroom.store.sql import agents
+from teamroom.store.sql.tx import Tx, dumps, in_list, iso, loads
+
+LIVE = "('queued', 'leased')"
+
+
+def message_ref(message_id: int) -> str:
+    return f"m{message_id}"
+
+
+def parse_message_ref(ref: str) -> int:
+    """``m42`` (or ``42``) to 42; anything else does not exist."""
+    digits = ref[1:] if ref[:1] == "m" else ref
+    if not digits.isdigit() or len(digits) > 18:
+        raise NotFound(f"no message {ref!r}; message ids look like 'm42'")
+    return int(digits)
+
+
+def _receipt(delivery_id: int) -> str:
+    return f"r{delivery_id}.{secrets.token_hex(6)}"
+
+
+# --- send -------------------------------------------------------------------------------------
+
+
+def resolve_recipients(tx: Tx, sender: str, to: list[str]) -> list[str]:
+    """Expand names, ``@all`` and ``@ROLE`` into distinct known agent names, in order."""
+    found: list[str] = []
+    for spec in to:
+        if spec == "@all":
+            names = [
+                r[0]
+                for r in tx.all(
+                    "SELECT name FROM agents WHERE name != ? AND last_seen > ? ORDER BY name",
+                    (sender, tx.now - agents.STALE_MS),
+                )
+            ]
+            if not names:
+                raise NotFound("@all has no member: no other agent has been seen in the last 15 minutes")
+        elif spec.startswith("@"):
+            names = _role_members(tx, sender, spec[1:])
+        else:
+            agents.require(tx, spec)
+            names = [spec]
+        found.extend(n for n in names if n not in found)
+    return found
+
+
+def _role_members(tx: Tx, sender: str, role: str) -> list[str]:
+    wanted = {role, role[:-1]} if role.endswith("s") and len(role) > 1 else {role}
+    marks = ", ".join("?" * len(wanted))
+    names = [
+        r[0]
+        for r in tx.all(
+            f"SELECT name FROM agents WHERE name != ? AND (role IN ({marks}) OR EXISTS"
+            f" (SELECT 1 FROM json_each(capabilities) WHERE value IN ({marks}))) ORDER BY name",
+            (sender, *wanted, *wanted),
+        )
+    ]
+    if not names:
+        roles = sorted({r[0] for r in tx.all("SELECT role FROM agents WHERE role IS NOT NULL")})
+        raise NotFound(f"@{role} has no member; roles in use: {', '.join(roles) or 'none (agents call register)'}")
+    return names
+
+
+def send(
+    tx: Tx,
+    agent: str,
+    to: list[str] | None,
+    body: str,
+    opts: dict[str, Any],
+) -> SendResult:
+    tx.touch(agent)
+    key = opts["idempotency_key"]
+    if key is not None:
+        row = tx.one("SELECT id, thread_id, recipients FROM messages WHERE sender = ? AND idempotency_key = ?", (agent, key))
+        if row is not None:
+            return SendResult(
+                message_id=message_ref(row["id"]),
+                thread_id=row["thread_id"],
+                recipients=loads(row["recipients"]),
+                duplicate=True,
+            )
+    thread_id, reply_to = opts["thread_id"], None
+    if opts["reply_to"] is not None:
+        reply_to = parse_message_ref(opts["reply_to"])
+        original = tx.one("SELECT sender, thread_id FROM messages WHERE id = ?", (reply_to,))
+        if original is None:
+            raise NotFound(f"no message {opts['reply_to']!r} to reply to")
+        if thread_id is not None and thread_id != original["thread_id"]:
+            raise Invalid(
+                f"reply_to {opts['reply_to']!r} is in thread {original['thread_id']!r}, not {thread_id!r}; drop thread_id"
+            )
+        thread_id = original["thread_id"]
+        to = to or [original["sender"]]
+    if not to:
+        raise Invalid("say who to send to: to='name', a list of names, '@all' or '@role'")
+    recipients = resolve_recipients(tx, agent, to)
+    return _insert(tx, agent, recipients, body, opts, thread_id, reply_to)
+
+
+def _insert(
+    tx: Tx,
+    sender: str,
+    recipients: list[str],
+    body: str,
+    opts: dict[str, Any],
+    thread_id: str | None,
+    reply_to: int | None,
+) -> SendResult:
+    ttl = opts["ttl_seconds"]
+    expires_at = None if ttl is None else tx.now + ttl * 1000
+    payload = opts["payload"]
+    message_id = tx.one(
+        "INSERT INTO messages (sender, recipients, subject, body, kind, payload, priority, thread_id, reply_to,"
+        " idempotency_key, max_attempts, expires_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
+        (
+            sender, dumps(recipients), opts["subject"], body, opts["kind"],
+            None if payload is None else dumps(payload), opts["priority"], thread_id or "", reply_to,
+            opts["idempotency_key"], opts["max_attempts"], expires_at, tx.now,
+        ),  # fmt: skip
+    )[0]
+    if thread_id is None:
+        thread_id = message_ref(message_id)
+        tx.execute("UPDATE messages SET thread_id = ? WHERE id = ?", (thread_id, message_id))
+    tx.conn.executemany(
+        "INSERT INTO deliveries (message_id, recipient, state, priority, max_attempts, visible_at, expires_at,"
+        " updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+        [(message_id, r, opts["priority"], opts["max_attempts"], tx.now, expires_at, tx.now) for r in recipients],
+    )
+    ref = message_ref(message_id)
+    tx.event(sender, "send", ref, to=recipients, kind=opts["kind"], thread_id=thread_id)
+    return SendResult(message_id=ref, thread_id=thread_id, recipients=recipients)
+
+
+def _notify_failure(tx: Tx, delivery: dict[str, Any], state: str, reason: str) -> None:
+    """Mark a delivery dead or expired and tell its sender, in the same transaction."""
+    tx.execute(
+        "UPDATE deliveries SET state = ?, reason = ?, receipt = NULL, updated_at = ? WHERE id = ?",
+        (state, reason, tx.now, delivery["id"]),
+    )
+    ref = message_ref(delivery["message_id"])
+    tx.event(None, state, ref, recipient=delivery["recipient"], attempt=delivery["attempt"], reason=reason)
+    msg = tx.one("SELECT sender, subject, thread_id FROM messages WHERE id = ?", (delivery["message_id"],))
+    if msg["sender"] == SYSTEM_AGENT or tx.one("SELECT 1 FROM agents WHERE name = ?", (msg["sender"],)) is None:
+        return
+    opts = {
+        "subject": f"delivery failed: {msg['subject'] or ref}"[:200],
+        "kind": "delivery_failed",
+        "payload": {
+            "message_id": ref,
+            "recipient": delivery["recipient"],
+            "state": state,
+            "reason": reason,
+            "attempts": delivery["attempt"],
+        },
+        "priority": 2,
+        "ttl_seconds": None,
+        "max_attempts": 5,
+        "idempotency_key": None,
+    }
+    body = f"Your message {ref} to {delivery['recipient']} is {state}: {reason}."
+    _insert(tx, SYSTEM_AGENT, [msg["sender"]], body, opts, msg["thread_id"], delivery["message_id"])
+
+
+def _retire_if_due(tx: Tx, row: dict[str, Any]) -> bool:
+    """Dead-letter or expire one free delivery if its time has come; True if it did."""
+    if row["expires_at"] is not None and row["expires_at"] <= tx.now:
+        _notify_failure(tx, row, "expired", f"not acknowledged within its TTL (attempts: {row['attempt']})")
+        return True
+    if row["attempt"] >= row["max_attempts"]:
+        _notify_failure(tx, row, "dead", f"leased {row['attempt']} times without an ack (max_attempts)")
+        return True
+    return False
+
+
+def sweep(tx: Tx) -> None:
+    """Housekeeping for deliveries nobody is polling: lapsed leases, dead letters, TTL expiry."""
+    lapsed = tx.all(
+        "SELECT id, message_id, recipient, attempt, max_attempts, expires_at FROM deliveries"
+        " WHERE state = 'leased' AND visible_at <= ?",
+        (tx.now,),
+    )
+    for row in map(dict, lapsed):
+        if not _retire_if_due(tx, row):
+            tx.execute("UPDATE deliveries SET state = 'queued', updated_at = ? WHERE id = ?", (tx.now, row["id"]))
+            tx.event(row["recipient"], "lease_lapsed", message_ref(row["message_id"]), attempt=row["attempt"])
+    stale = tx.all(
+        "SELECT id, message_id, recipient, attempt, max_attempts, expires_at FROM deliveries"
+        " WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?",
+        (tx.now,),
+    )
+    for row in map(dict, stale):
+        _retire_if_due(tx, row)
+
+
+# --- lease, ack, nack -----------------------------------------------------------------------
+
+
+_READY = (
+    "FROM deliveries d JOIN messages m ON m.id = d.message_id"
+    " WHERE d.recipient = ? AND d.state IN ('queued', 'leased')"
+)
+
+
+def lease(
+    tx: Tx, agent: str, limit: int, lease_seconds: int, kinds: list[str] | None, thread_id: str | None
+) -> PollResult:
+    tx.touch(agent)
+    kind_sql, kind_params = in_list("m.kind", kinds)
+    thread_sql, thread_params = ("", []) if thread_id is None else (" AND m.thread_id = ?", [thread_id])
+    select = (
+        "SELECT d.id, d.message_id, d.recipient, d.attempt, d.max_attempts, d.expires_at,"
+        " m.sender, m.recipients, m.subject, m.body, m.kind, m.payload, m.priority, m.thread_id, m.reply_to,"
+        f" m.sent_at {_READY} AND d.visible_at <= ?{kind_sql}{thread_sql}"
+        " ORDER BY d.priority DESC, d.id LIMIT ?"
+    )
+    lease_ms = lease_seconds * 1000
+    leased: list[LeasedMessage] = []
+    while len(leased) < limit:
+        rows = tx.all(select, (agent, tx.now, *kind_params, *thread_params, limit - len(leased)))
+        if not rows:
+            break
+        for row in map(dict, rows):
+            if _retire_if_due(tx, row):
+                continue
+            receipt, attempt = _receipt(row["id"]), row["attempt"] + 1
+            tx.execute(
+                "UPDATE deliveries SET state = 'leased', attempt = ?, receipt = ?, visible_at = ?, lease_ms = ?,"
+                " updated_at = ? WHERE id = ?",
+                (attempt, receipt, tx.now + lease_ms, lease_ms, tx.now, row["id"]),
+            )
+            ref = message_ref(row["message_id"])
+            tx.event(agent, "lease", ref, attempt=attempt, lease_seconds=lease_seconds)
+            leased.append(
+                LeasedMessage(
+                    receipt=receipt,
+                    message_id=ref,
+                    from_=row["sender"],
+                    to=loads(row["recipients"]),
+                    subject=row["subject"],
+                    body=row["body"],
+                    kind=row["kind"],
+                    payload=loads(row["payload"]),
+                    priority=PRIORITY_NAMES[row["priority"]],
+                    thread_id=row["thread_id"],
+                    reply_to=None if row["reply_to"] is None else message_ref(row["reply_to"]),
+                    attempt=attempt,
+                    max_attempts=row["max_attempts"],
+                    lease_expires_at=iso(tx.now + lease_ms),
+                    sent_at=iso(row["sent_at"]),
+                )
+            )
+    return PollResult(messages=leased)
+
+
+def next_ready_at(tx: Tx, agent: str, kinds: list[str] | None, thread_id: str | None) -> int | None:
+    kind_sql, kind_params = in_list("m.kind", kinds)
+    thread_sql, thread_params = ("", []) if thread_id is None else (" AND m.thread_id = ?", [thread_id])
+    row = tx.one(f"SELECT MIN(d.visible_at) {_READY}{kind_sql}{thread_sql}", (agent, *kind_params, *thread_params))
+    return row[0]
+
+
+def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
+    """The delivery behind a receipt, if the caller holds its live lease; otherwise the right refusal."""
+    head = receipt.split(".", 1)[0]
+    row = None
+    if head[:1] == "r" and head[1:].isdigit() and len(head) < 20:
+        row = tx.one(
+            "SELECT id, message_id, recipient, state, attempt, max_attempts, expires_at, visible_at, receipt"
+            " FROM deliveries WHERE id = ?",
+            (int(head[1:]),),
+        )
+    if row is None:
+        raise NotFound(f"no receipt {receipt!r}; use the receipt field of a message from poll")
+    if row["recipient"] != agent:
+        raise NotOwner(f"receipt {receipt!r} belongs to {row['recipient']!r}'s lease, not {agent!r}'s")
+    if row["receipt"] != receipt or row["state"] != "leased" or row["visible_at"] <= tx.now:
+        if row["state"] == "acked" and row["receipt"] == receipt:
+            return dict(row)  # acking twice with the same receipt is a no-op
+        raise LeaseExpired(
+            f"the lease behind {receipt!r} expired or was re-leased (the delivery is {row['state']}); "
+            "poll again and use the new receipt"
+        )
+    return dict(row)
+
+
+def ack(tx: Tx, agent: str, receipts: list[str]) -> AckResult:
+    tx.touch(agent)
+    rows = [_leased_row(tx, agent, r) for r in dict.fromkeys(receipts)]
+    for row in rows:
+        if row["state"] == "acked":
+            continue
+        tx.execute("UPDATE deliveries SET state = 'acked', updated_at = ? WHERE id = ?", (tx.now, row["id"]))
+        tx.event(agent, "ack", message_ref(row["message_id"]), attempt=row["attempt"])
+    return AckResult(acked=len(rows))
+
+
+def nack(tx: Tx, agent: str, receipt: str, reason: str | None, retry_after_seconds: float) -> NackResult:
+    tx.touch(agent)
+    row = _leased_row(tx, agent, receipt)
+    if row["state"] == "acked":
+        raise LeaseExpired(f"{receipt!r} was already acked; an acked delivery never comes back")
+    ref = message_ref(row["message_id"])
+    tx.event(agent, "nack", ref, attempt=row["attempt"], reason=reason)
+    if row["attempt"] >= row["max_attempts"]:
+        why = f"nacked on its last attempt ({row['attempt']} of {row['max_attempts']})"
+        _notify_failure(tx, row, "dead", f"{why}: {reason}" if reason else why)
+        return NackResult(state="dead", attempt=row["attempt"])
+    tx.execute(
+        "UPDATE deliveries SET state = 'queued', visible_at = ?, reason = ?, updated_at = ? WHERE id = ?",
+        (tx.now + round(retry_after_seconds * 1000), reason, tx.now, row["id"]),
+    )
+    return NackResult(state="queued", attempt=row["attempt"])
+
+
+def renew_leases(tx: Tx, agent: str) -> int:
+    """Extend every live lease of ``agent`` by its original duration, from now."""
+    return tx.execute(
+        "UPDATE deliveries SET visible_at = ? + lease_ms, updated_at = ?"
+        " WHERE recipient = ? AND state = 'leased' AND visible_at > ?",
+        (tx.now, tx.now, agent, tx.now),
+    ).rowcount
+
+
+def unread(tx: Tx, agent: str) -> int:
+    return tx.one(
+        "SELECT COUNT(*) FROM deliveries WHERE recipient = ? AND state IN ('queued', 'leased')"
+        " AND (state = 'queued' OR visible_at <= ?)",
+        (agent, tx.now),
+    )[0]
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _shown_state(tx: Tx, state: str, visible_at: int) -> str:
+    return "queued" if state == "leased" and visible_at <= tx.now else state
+
+
+def _thread_message(row, deliveries: list[Delivery]) -> dict[str, Any]:
+    return dict(
+        message_id=message_ref(row["id"]),
+        from_=row["sender"],
+        subject=row["subject"],
+        body=row["body"],
+        kind=row["kind"],
+        payload=loads(row["payload"]),
+        priority=PRIORITY_NAMES[row["priority"]],
+        reply_to=None if row["reply_to"] is None else message_ref(row["reply_to"]),
+        sent_at=iso(row["sent_at"]),
+        deliveries=deliveries,
+    )
+
+
+def thread(tx: Tx, agent: str | None, thread_id: str, limit: int) -> ThreadResult:
+    if agent is not None:
+        tx.touch(agent)
+    rows = tx.all("SELECT * FROM messages WHERE thread_id = ? ORDER BY id LIMIT ?", (thread_id, limit))
+    if not rows:
+        raise NotFound(f"no thread {thread_id!r}; a thread id is the thread_id field of send or poll")
+    by_message: dict[int, list[Delivery]] = {r["id"]: [] for r in rows}
+    marks = ", ".join("?" * len(by_message))
+    for d in tx.all(
+        f"SELECT message_id, recipient, state, attempt, visible_at FROM deliveries WHERE message_id IN ({marks})"
+        " ORDER BY id",
+        list(by_message),
+    ):
+        by_message[d["message_id"]].append(
+            Delivery(to=d["recipient"], state=_shown_state(tx, d["state"], d["visible_at"]), attempt=d["attempt"])
+        )
+    messages = [ThreadMessage(**_thread_message(r, by_message[r["id"]])) for r in rows]
+    return ThreadResult(thread_id=thread_id, messages=messages)
+
+
+def inbox(tx: Tx, agent: str, limit: int) -> InboxResult:
+    rows = tx.all(
+        "SELECT m.*, d.recipient, d.state, d.attempt, d.visible_at FROM deliveries d"
+        " JOIN messages m ON m.id = d.message_id"
+        f" WHERE d.recipient = ? AND d.state IN {LIVE} ORDER BY d.priority DESC, d.id LIMIT ?",
+        (agent, limit),
+    )
+    messages = []
+    for r in rows:
+        state = _shown_state(tx, r["state"], r["visible_at"])
+        delivery = Delivery(to=r["recipient"], state=state, attempt=r["attempt"])
+        messages.append(
+            InboxMessage(**_thread_message(r, [delivery]), thread_id=r["thread_id"], state=state, attempt=r["attempt"])
+        )
+    return InboxResult(agent=agent, messages=messages)

@@ -1,0 +1,280 @@
+"""The SQLite Store: one WAL file shared by every teamroom process on the machine.
+
+Each verb is one transaction run in one hop on a worker thread: ``BEGIN IMMEDIATE`` takes the
+write lock first, so the reads and writes of a verb never interleave with another process's
+(the classic double-claim cannot happen). Cross-process wake-ups come from ``PRAGMA data_version``,
+which changes on a connection whenever another connection commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from teamroom.errors import StoreUnavailable
+from teamroom.schemas import (
+    AckResult,
+    AgentRecord,
+    AgentsResult,
+    EventsResult,
+    HeartbeatResult,
+    InboxResult,
+    NackResult,
+    PollResult,
+    SendResult,
+    ThreadResult,
+)
+from teamroom.store.base import Clock, Store, SystemClock
+from teamroom.store.sql import agents, events, messages
+from teamroom.store.sql.tx import Tx, iso
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5_000
+BUSY_GIVE_UP_S = 30.0
+WATCH_INTERVAL_S = 0.002
+SWEEP_EVERY_MS = 1_000
+
+# Areas add their housekeeping here: f(tx), run inside a write transaction about once a second.
+HOUSEKEEPING: list[Callable[[Tx], None]] = [messages.sweep]
+# Areas add what a heartbeat renews here: f(tx, agent) -> (renewed count, resources held).
+HEARTBEAT: list[Callable[[Tx, str], tuple[int, list[str]]]] = []
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered SQL files of store/migrations, in order."""
+    found = []
+    for entry in resources.files("teamroom.store").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql") and entry.name[:4].isdigit():
+            found.append((int(entry.name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration into statements (triggers keep their inner semicolons)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip().strip(";").strip():
+                out.append(current)
+            current = ""
+    if current.strip():
+        out.append(current)
+    return out
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _unavailable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        hint = "the store file or its directory is read-only; fix the permissions or pass --db a writable path"
+    elif "not a database" in text or "malformed" in text:
+        hint = "the file is not a healthy teamroom store; move it aside (keep it for inspection) or pass --db another path"
+    elif "full" in text:
+        hint = "the disk is full; free some space"
+    elif "unable to open" in text:
+        hint = "the store's directory does not exist or cannot be written; pass --db a path you can write"
+    else:
+        hint = "check the file and its directory"
+    return StoreUnavailable(f"store {path}: {text}: {hint}")
+
+
+class SQLiteStore(Store):
+    """The Store on one SQLite file; open() once per process, share it among all requests."""
+
+    def __init__(self, path: str | Path, *, durability: str = "normal", clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        self.durability = durability
+        self.clock = clock or SystemClock()
+        self._conn: sqlite3.Connection | None = None
+        self._watch: sqlite3.Connection | None = None
+        self._limiter = anyio.CapacityLimiter(1)
+        self._local_seq = 0
+        self._local_event = anyio.Event()
+        self._swept_at = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await anyio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
+        try:
+            self._watch = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from None
+
+    def _open_sync(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create {self.path.parent}: {exc.strerror}; pass --db a path you can write") from None
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from None
+        self._conn = conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        known = migrations()
+        latest = known[-1][0]
+        for number, script in known:
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] < number:  # another process may have won
+                    for statement in statements(script):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+                    log.info("store %s: applied migration %04d", self.path, number)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > latest:
+            raise StoreUnavailable(
+                f"store {self.path} has schema version {version}, newer than this teamroom knows ({latest}); "
+                "upgrade teamroom (pip install -U teamroom) or pass --db another path"
+            )
+
+    async def close(self) -> None:
+        for conn in (self._watch, self._conn):
+            if conn is not None:
+                conn.close()
+        self._conn = self._watch = None
+
+    # --- transactions ------------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        result = await anyio.to_thread.run_sync(self._transaction, True, fn, args, limiter=self._limiter)
+        self._local_seq += 1
+        self._local_event.set()
+        self._local_event = anyio.Event()
+        return result
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(self._transaction, False, fn, args, limiter=self._limiter)
+
+    def _transaction(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailable("the store is not open")
+        started = time.monotonic()
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() - started > BUSY_GIVE_UP_S:
+                    raise _unavailable(self.path, exc) from None
+                log.warning("store %s busy for %.1f s; still waiting", self.path, time.monotonic() - started)
+        try:
+            tx = Tx(conn, self.clock.now_ms())
+            if write and tx.now - self._swept_at >= SWEEP_EVERY_MS:
+                self._swept_at = tx.now
+                for housekeeping in HOUSEKEEPING:
+                    housekeeping(tx)
+            result = fn(tx, *args)
+            conn.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _unavailable(self.path, exc) from None
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # --- change notification -----------------------------------------------------------------
+
+    def change_token(self) -> tuple[int, int]:
+        assert self._watch is not None, "store is not open"
+        return self._watch.execute("PRAGMA data_version").fetchone()[0], self._local_seq
+
+    async def wait_for_change(self, token: Any, timeout: float) -> bool:
+        with anyio.move_on_after(max(timeout, 0)):
+            while True:
+                event = self._local_event
+                if self.change_token() != token:
+                    return True
+                with anyio.move_on_after(WATCH_INTERVAL_S):
+                    await event.wait()
+        return self.change_token() != token
+
+    # --- agents ------------------------------------------------------------------------------
+
+    async def register(self, agent, role, capabilities, description) -> AgentRecord:
+        return await self._write(agents.register, agent, role, capabilities, description)
+
+    async def heartbeat(self, agent, status, task, note) -> HeartbeatResult:
+        return await self._write(_heartbeat, agent, status, task, note)
+
+    async def agents(self, agent, role, capability, include_offline) -> AgentsResult:
+        if agent is None:
+            return await self._read(agents.list_agents, None, role, capability, include_offline)
+        return await self._write(agents.list_agents, agent, role, capability, include_offline)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def send(self, agent, to, body, **opts) -> SendResult:
+        return await self._write(messages.send, agent, to, body, opts)
+
+    async def lease(self, agent, limit, lease_seconds, kinds, thread_id) -> PollResult:
+        return await self._write(messages.lease, agent, limit, lease_seconds, kinds, thread_id)
+
+    async def next_ready_in(self, agent, kinds, thread_id) -> float | None:
+        at = await self._read(messages.next_ready_at, agent, kinds, thread_id)
+        return None if at is None else max(0.0, (at - self.clock.now_ms()) / 1000)
+
+    async def ack(self, agent, receipts) -> AckResult:
+        return await self._write(messages.ack, agent, receipts)
+
+    async def nack(self, agent, receipt, reason, retry_after_seconds) -> NackResult:
+        return await self._write(messages.nack, agent, receipt, reason, retry_after_seconds)
+
+    async def thread(self, agent, thread_id, limit) -> ThreadResult:
+        if agent is None:
+            return await self._read(messages.thread, None, thread_id, limit)
+        return await self._write(messages.thread, agent, thread_id, limit)
+
+    async def inbox(self, agent, limit) -> InboxResult:
+        return await self._read(messages.inbox, agent, limit)
+
+    async def events(self, after_id, limit, agent=None, kinds=None) -> EventsResult:
+        return await self._read(events.events, after_id, limit, agent, kinds)
+
+
+def _heartbeat(tx: Tx, agent: str, status: str | None, task: str | None, note: str | None) -> HeartbeatResult:
+    agents.set_status(tx, agent, status, task, note)
+    renewed = messages.renew_leases(tx, agent)
+    held: list[str] = []
+    for renew in HEARTBEAT:
+        count, resources_held = renew(tx, agent)
+        renewed += count
+        held.extend(resources_held)
+    return HeartbeatResult(
+        unread=messages.unread(tx, agent), locks=held, leases_renewed=renewed, server_time=iso(tx.now)
+    )

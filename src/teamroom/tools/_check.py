@@ -1,0 +1,102 @@
+"""Argument checks shared by every area: each failure is `Invalid` or `TooLarge` and says what to do."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from teamroom.config import AGENT_NAME
+from teamroom.errors import Invalid, TooLarge
+from teamroom.schemas.common import Limits
+
+
+def agent_name(value: str | None, field: str = "agent") -> str:
+    if value is None or value == "":
+        raise Invalid(f"{field} is required: pass your agent name (or set TEAMROOM_AGENT for the server)")
+    if not isinstance(value, str) or not AGENT_NAME.match(value):
+        raise Invalid(
+            f"{field} {value!r} is not a valid name: 1-64 of letters, digits, '.', '_', '-', starting with a letter"
+            " or digit, e.g. 'builder-1'"
+        )
+    return value
+
+
+def number_in(field: str, value: float | None, bounds: tuple[float, float], default: float | None = None):
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Invalid(f"{field} must be a number from {bounds[0]} to {bounds[1]}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise Invalid(f"{field} must be from {bounds[0]} to {bounds[1]}, got {value}")
+    return value
+
+
+def text(field: str, value: str | None, max_chars: int, *, required: bool = False, max_bytes: int | None = None):
+    """Printable text within its limit; over a byte limit is `too_large`, over a char limit `invalid`."""
+    if value is None:
+        if required:
+            raise Invalid(f"{field} is required")
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a string")
+    if required and not value.strip():
+        raise Invalid(f"{field} must not be empty")
+    if "\x00" in value:
+        raise Invalid(f"{field} contains a NUL character; remove it")
+    if max_bytes is not None:
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise TooLarge(f"{field} is {size} bytes; the limit is {max_bytes} (64 KiB): send less, or split it")
+    elif len(value) > max_chars:
+        raise Invalid(f"{field} is {len(value)} characters; the limit is {max_chars}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(f"{field} is not valid unicode (lone surrogate); send UTF-8 text") from None
+    return value
+
+
+def label(field: str, value: str | None, max_chars: int = 128) -> str | None:
+    """A short identifier-like string (role, capability, thread id, tag, key): no control characters."""
+    if value is None:
+        return None
+    text(field, value, max_chars, required=True)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise Invalid(f"{field} {value!r} contains control characters")
+    return value
+
+
+def labels(field: str, values: list[str] | None, max_count: int, max_chars: int = 128) -> list[str] | None:
+    if values is None:
+        return None
+    if not isinstance(values, list):
+        raise Invalid(f"{field} must be a list of strings")
+    if len(values) > max_count:
+        raise Invalid(f"{field} has {len(values)} items; the limit is {max_count}")
+    return list(dict.fromkeys(label(f"{field}[{i}]", v, max_chars) for i, v in enumerate(values)))
+
+
+def one_of(field: str, value: str | None, allowed: tuple[str, ...] | list[str], default: str | None = None):
+    if value is None:
+        return default
+    if value not in allowed:
+        raise Invalid(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def payload(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise Invalid("payload must be a JSON object, e.g. {\"pr\": 12}")
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"payload is not plain JSON: {exc}") from None
+    except RecursionError:
+        raise Invalid("payload is nested too deeply") from None
+    if len(encoded.encode("utf-8", "surrogatepass")) > Limits.PAYLOAD_BYTES:
+        raise TooLarge(f"payload is over {Limits.PAYLOAD_BYTES} bytes as JSON; send less or reference a file")
+    text("payload", encoded, 0, max_bytes=Limits.PAYLOAD_BYTES)
+    return value

@@ -1,0 +1,157 @@
+"""send, poll, ack, nack, thread; and the read-only inbox and events views."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from teamroom.errors import Invalid
+from teamroom.schemas import AckResult, EventsResult, InboxResult, NackResult, PollResult, SendResult, ThreadResult
+from teamroom.schemas.common import MESSAGE_KINDS, PRIORITIES, Limits
+from teamroom.store import Store
+from teamroom.tools import _check
+
+
+def _addresses(to: str | list[str] | None) -> list[str] | None:
+    if to is None:
+        return None
+    specs = [to] if isinstance(to, str) else to
+    if not isinstance(specs, list) or not specs:
+        raise Invalid("to must be a name, a list of names, '@all' or '@role'")
+    if len(specs) > Limits.RECIPIENTS:
+        raise Invalid(f"to lists {len(specs)} addresses; the limit is {Limits.RECIPIENTS}")
+    out = []
+    for spec in specs:
+        if isinstance(spec, str) and spec.startswith("@"):
+            if spec == "@":
+                raise Invalid("'@' needs a role after it, e.g. '@builders', or use '@all'")
+            _check.label("to", spec[1:], 64)
+            out.append(spec)
+        else:
+            out.append(_check.agent_name(spec, "to"))
+    return out
+
+
+async def send(
+    store: Store,
+    agent: str | None,
+    to: str | list[str] | None,
+    body: str,
+    subject: str | None = None,
+    kind: str | None = None,
+    payload: dict[str, Any] | None = None,
+    priority: str | None = None,
+    thread_id: str | None = None,
+    reply_to: str | None = None,
+    ttl_seconds: int | None = None,
+    max_attempts: int | None = None,
+    idempotency_key: str | None = None,
+) -> SendResult:
+    """Send a message: one delivery per recipient, each leased, acked and retried on its own."""
+    agent = _check.agent_name(agent)
+    return await store.send(
+        agent,
+        _addresses(to),
+        _check.text("body", body, 0, required=True, max_bytes=Limits.BODY_BYTES),
+        subject=_check.text("subject", subject, Limits.TITLE_CHARS),
+        kind=_check.one_of("kind", kind, MESSAGE_KINDS, "text"),
+        payload=_check.payload(payload),
+        priority=PRIORITIES[_check.one_of("priority", priority, tuple(PRIORITIES), "normal")],
+        thread_id=_check.label("thread_id", thread_id),
+        reply_to=_check.label("reply_to", reply_to, 32),
+        ttl_seconds=_int("ttl_seconds", ttl_seconds, Limits.MESSAGE_TTL_SECONDS),
+        max_attempts=_int("max_attempts", max_attempts, Limits.MAX_ATTEMPTS, 5),
+        idempotency_key=_check.label("idempotency_key", idempotency_key, 200),
+    )
+
+
+def _int(field: str, value: int | None, bounds: tuple[int, int], default: int | None = None) -> int | None:
+    checked = _check.number_in(field, value, bounds, default)
+    if checked is not None and checked != int(checked):
+        raise Invalid(f"{field} must be a whole number")
+    return None if checked is None else int(checked)
+
+
+async def poll(
+    store: Store,
+    agent: str | None,
+    limit: int | None = None,
+    lease_seconds: int | None = None,
+    wait_seconds: float | None = None,
+    kinds: list[str] | None = None,
+    thread_id: str | None = None,
+) -> PollResult:
+    """Lease waiting messages; with wait_seconds, block until one arrives (from any process) or time runs out."""
+    agent = _check.agent_name(agent)
+    limit = _int("limit", limit, Limits.LIMIT, 10)
+    lease_seconds = _int("lease_seconds", lease_seconds, Limits.LEASE_SECONDS, 300)
+    wait = float(_check.number_in("wait_seconds", wait_seconds, Limits.WAIT_SECONDS, 0))
+    if kinds is not None:
+        kinds = [_check.one_of("kinds", k, MESSAGE_KINDS) for k in _check.labels("kinds", kinds, 32)]
+    thread_id = _check.label("thread_id", thread_id)
+
+    deadline = time.monotonic() + wait
+    result = await store.lease(agent, limit, lease_seconds, kinds, thread_id)
+    while not result.messages:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        # Take the token before looking, so a send that lands in between still wakes us.
+        token = store.change_token()
+        ready_in = await store.next_ready_in(agent, kinds, thread_id)
+        if ready_in == 0:
+            result = await store.lease(agent, limit, lease_seconds, kinds, thread_id)
+            continue
+        await store.wait_for_change(token, remaining if ready_in is None else min(remaining, ready_in))
+    return result
+
+
+async def ack(store: Store, agent: str | None, receipts: list[str]) -> AckResult:
+    """Acknowledge handled messages: all receipts or none (an error names the bad ones)."""
+    agent = _check.agent_name(agent)
+    if isinstance(receipts, str):
+        receipts = [receipts]
+    receipts = _check.labels("receipts", receipts, Limits.LIMIT[1], 64)
+    if not receipts:
+        raise Invalid("receipts is empty: pass the receipt of each message you handled, from poll")
+    return await store.ack(agent, receipts)
+
+
+async def nack(
+    store: Store,
+    agent: str | None,
+    receipt: str,
+    reason: str | None = None,
+    retry_after_seconds: float | None = None,
+) -> NackResult:
+    """Give a message back: it is redelivered (attempt + 1) after retry_after_seconds, or dead at max_attempts."""
+    agent = _check.agent_name(agent)
+    receipt = _check.label("receipt", receipt, 64)
+    reason = _check.text("reason", reason, Limits.SHORT_TEXT_CHARS)
+    retry = _check.number_in("retry_after_seconds", retry_after_seconds, (0, Limits.LEASE_SECONDS[1]), 0)
+    return await store.nack(agent, receipt, reason, float(retry))
+
+
+async def thread(store: Store, agent: str | None, thread_id: str, limit: int | None = None) -> ThreadResult:
+    """A whole conversation in the order sent, with where each delivery stands."""
+    caller = None if agent is None else _check.agent_name(agent)
+    thread_id = _check.label("thread_id", thread_id)
+    return await store.thread(caller, thread_id, _int("limit", limit, (1, 500), 100))
+
+
+async def inbox(store: Store, agent: str, limit: int | None = None) -> InboxResult:
+    """What waits for ``agent``, seen without leasing anything."""
+    return await store.inbox(_check.agent_name(agent), _int("limit", limit, (1, 500), 100))
+
+
+async def events(
+    store: Store,
+    after_id: int | None = None,
+    limit: int | None = None,
+    agent: str | None = None,
+    kinds: list[str] | None = None,
+) -> EventsResult:
+    """The audit log: after an event id, or the newest ``limit`` events."""
+    after = -1 if after_id is None else _int("after_id", after_id, (0, 2**62))
+    agent = None if agent is None else _check.agent_name(agent)
+    return await store.events(after, _int("limit", limit, (1, 1000), 100), agent, _check.labels("kinds", kinds, 32))

@@ -1,0 +1,69 @@
+"""Shared fixtures: a real SQLite store in a temp dir, a manual clock, and MCP clients.
+
+In-process tests talk to the server through the SDK's ``Client(server)``; process tests spawn
+real ``teamroom serve`` subprocesses (see `tests/procs.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from teamroom.config import Settings
+from teamroom.server import build_server
+from teamroom.store import ManualClock
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "teamroom.db"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+class ToolFailed(Exception):
+    """A tool call that came back as an MCP tool error."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = text.split(":", 1)[0]
+
+
+class Caller:
+    """Calls tools by name and returns their structured result, or raises `ToolFailed`."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def __call__(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        result = await self.client.call_tool(tool, arguments)
+        if result.is_error:
+            raise ToolFailed(result.content[0].text)
+        assert result.structured_content is not None
+        return result.structured_content
+
+    async def resource(self, uri: str) -> str:
+        result = await self.client.read_resource(uri)
+        return result.contents[0].text
+
+
+@asynccontextmanager
+async def in_process(db_path: Path, clock: ManualClock | None = None, agent: str | None = None) -> AsyncIterator[Caller]:
+    """A real server on a real store file, spoken to in-process by the SDK's client."""
+    server = build_server(Settings(db_path=db_path, default_agent=agent), clock=clock)
+    async with Client(server) as client:
+        yield Caller(client)
