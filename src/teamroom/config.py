@@ -23,6 +23,8 @@ STORE_FILE = "teamroom.db"
 ENV_DB = "TEAMROOM_DB"
 ENV_AGENT = "TEAMROOM_AGENT"
 ENV_DURABILITY = "TEAMROOM_DURABILITY"
+# Claude Code gives each stdio server its session id; a hook gets the same id on stdin.
+ENV_CLAUDE_SESSION = "CLAUDE_CODE_SESSION_ID"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Settings:
     durability: Durability = "normal"
     default_agent: str | None = None
     db_origin: str = "flag"  # which rule chose db_path: flag, env, git, user
+    session_id: str | None = None  # the client session this process serves, when the client says
 
     @classmethod
     def resolve(
@@ -50,7 +53,10 @@ class Settings:
         agent = env.get(ENV_AGENT) or None
         if agent is not None and not AGENT_NAME.match(agent):
             raise Invalid(f"{ENV_AGENT}={agent!r} is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)")
-        return cls(db_path=path, durability=durability, default_agent=agent, db_origin=origin)  # type: ignore[arg-type]
+        session = env.get(ENV_CLAUDE_SESSION, "").strip()[:128] or None
+        return cls(
+            db_path=path, durability=durability, default_agent=agent, db_origin=origin, session_id=session  # type: ignore[arg-type]
+        )
 
 
 def _store_path(db: str | os.PathLike[str] | None, cwd: Path, env: os.Mapping[str, str]) -> tuple[Path, str]:
