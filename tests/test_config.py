@@ -67,3 +67,14 @@ async def test_the_thread_and_agents_resources_are_json(db_path, clock):
         assert [m["body"] for m in thread["messages"]] == ["note to self"]
         agents = json.loads(await call.resource("teamroom://agents"))
         assert [(a["name"], a["role"], a["unread"]) for a in agents["agents"]] == [("a", "lead", 1)]
+
+
+@pytest.mark.anyio
+async def test_a_resource_for_something_that_does_not_exist_says_so_with_its_code(db_path, clock):
+    from mcp.shared.exceptions import MCPError
+
+    async with in_process(db_path, clock) as call:
+        with pytest.raises(MCPError, match="^not_found: no thread 'nope'"):
+            await call.resource("teamroom://threads/nope")
+        with pytest.raises(MCPError, match="^invalid: agent 'bad name'"):
+            await call.resource("teamroom://inbox/bad name")
