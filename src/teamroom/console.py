@@ -40,7 +40,8 @@ class Out:
 
     def __init__(self, as_json: bool | None) -> None:
         self.json = (not sys.stdout.isatty()) if as_json is None else as_json
-        self.console = Console(highlight=False, soft_wrap=False)
+        # A pipe gets no terminal width; tables forced into one (--table) get room enough not to cut names.
+        self.console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 
     def data(self, value: Any) -> None:
         print(json.dumps(plain(value), indent=2, ensure_ascii=False))
@@ -141,8 +142,10 @@ def _agents_table(entries: list[Any], include_offline: bool, queues: dict[str, d
         hint = "" if include_offline else " in the last 15 minutes (--all shows everyone ever seen)"
         return Text(f"no agents{hint}", style="dim")
     table = Table(title="agents", title_justify="left", expand=False)
-    for column in ("agent", "role", "liveness", "last seen", "status", "task"):
-        table.add_column(column)
+    table.add_column("agent", no_wrap=True)
+    for column in ("role", "liveness", "last seen", "status"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("task", max_width=40)
     if queues is None:
         table.add_column("unread", justify="right")
     else:
