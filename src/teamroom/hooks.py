@@ -124,9 +124,11 @@ def is_new(now: dict[str, Any], shown: dict[str, Any]) -> bool:
 
 
 def _context(event: str, news: dict[str, Any], shown: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    now = marks(news)
     if event == "SessionStart":
         shown = {}  # a new context has seen nothing
+    else:  # its own checkpoint matters to a fresh context (after a crash or /clear), not on every prompt
+        news = {**news, "handoffs": [h for h in news.get("handoffs", []) if h["from"] != news["agent"]]}
+    now = marks(news)
     text = render(news, shown)
     if text is None or (shown and not is_new(now, shown)):
         return None, shown
