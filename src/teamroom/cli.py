@@ -76,11 +76,11 @@ def _parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("board", parents=[human], help="the findings board of SCOPE (default main), read-only")
     board.add_argument("scope", metavar="SCOPE", nargs="?")
-    board.add_argument("--since", type=int, default=0, metavar="SEQ", help="entries after this seq (default: all)")
+    board.add_argument("--since", type=int, metavar="SEQ", help="the entries after this seq (default: the newest)")
     board.add_argument("--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable)")
     board.add_argument("--author")
     board.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="only entries with this tag (repeatable)")
-    board.add_argument("--limit", type=int, default=50, help="at most this many (1-500, default 50)")
+    board.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     board.add_argument("--superseded", action="store_true", help="include superseded entries")
 
     locks = sub.add_parser("locks", parents=[human], help="the live locks (overlapping RESOURCE, when given)")
@@ -185,9 +185,8 @@ def _human(args: argparse.Namespace) -> int:
         case "thread":
             return console.run(console.thread, settings, out, args.thread_id, args.limit)
         case "board":
-            filters = {"since": args.since, "kinds": args.kinds, "author": args.author, "tags": args.tags}
-            filters |= {"limit": args.limit, "include_superseded": args.superseded}
-            return console.run(console.board, settings, out, args.scope, **filters)
+            filters = {"kinds": args.kinds, "author": args.author, "tags": args.tags, "include_superseded": args.superseded}
+            return console.run(console.board, settings, out, args.scope, args.since, args.limit, **filters)
         case "locks":
             return console.run(console.locks, settings, out, args.resource, args.holder)
         case "log":

@@ -302,28 +302,32 @@ def _locks_table(entries: list[Any]) -> Any:
     return table
 
 
-async def _recent_board(area: ModuleType, store: Store, scope: str | None, limit: int) -> list[Any]:
-    """The newest ``limit`` entries of a scope: a plain read from the start (agent None moves no cursor)."""
+async def _recent_board(area: ModuleType, store: Store, scope: str | None, limit: int, **filters: Any) -> list[Any]:
+    """The newest ``limit`` entries of a scope: plain reads from the start (agent None moves no cursor)."""
     entries: list[Any] = []
     since = 0
     while True:
-        page = await area.read_board(store, None, scope=scope, since=since, limit=500)
+        page = await area.read_board(store, None, scope=scope, since=since, limit=500, **filters)
         entries.extend(page.entries)
         if len(page.entries) < 500:
             return entries[-limit:]
         since = page.entries[-1].seq
 
 
-async def board(settings: Settings, out: Out, scope: str | None, **filters: Any) -> int:
+async def board(settings: Settings, out: Out, scope: str | None, since: int | None, limit: int, **filters: Any) -> int:
+    """Entries after ``since``, or else the newest ``limit``; a human's read moves nobody's cursor."""
     area = optional_tools("board")
     if area is None:
         raise NotFound("the board is not available in this build of teamroom")
     async with open_store(settings) as store:
-        result = await area.read_board(store, None, scope=scope, **filters)
+        if since is None:
+            entries = await _recent_board(area, store, scope, limit, **filters)
+        else:
+            entries = (await area.read_board(store, None, scope=scope, since=since, limit=limit, **filters)).entries
     if out.json:
-        out.data(result)
+        out.data({"scope": scope or "main", "entries": entries})
     else:
-        out.print(_board_table(result.entries, f"board {scope or 'main'}"))
+        out.print(_board_table(entries, f"board {scope or 'main'}"))
     return 0
 
 

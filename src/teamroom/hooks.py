@@ -196,7 +196,7 @@ def _stop(news: dict[str, Any], shown: dict[str, Any], already_blocked: bool) ->
     if locks:
         s = "" if len(locks) == 1 else "s"
         parts.append(
-            f"you hold {len(locks)} lock{s} ({_some(locks)}): release_lock them, or"
+            f"you hold {len(locks)} lock{s} ({_some(locks)}): release_lock when done, or"
             " handoff(..., transfer_locks=true) to pass them on"
         )
     if leases:
