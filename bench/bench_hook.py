@@ -4,7 +4,8 @@
 
 A demo store in a fresh git repository (the store found the default way, through
 ``git rev-parse``): three agents, unread messages, a leased one, and a lock and board entries when
-this build has them. Each run is a new process fed the hook's JSON on stdin, as Claude Code does.
+this build has them, held open by one connection as the agents' servers hold it. Each run is a new
+process fed the hook's JSON on stdin, as Claude Code does.
 Bytecode is written on the warm-up run (an installed package ships it; PYTHONDONTWRITEBYTECODE
 would recompile teamroom on every run), so the figures are what an installed teamroom costs.
 """
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -88,6 +90,10 @@ def main(n: int) -> None:
         def stdin(event: str, session: str) -> bytes:
             return json.dumps({"hook_event_name": event, "session_id": session, "cwd": str(repo)}).encode()
 
+        # The agents' servers hold the store open, as they do in use: otherwise each hook process would be the
+        # last connection to close and pay for a WAL checkpoint and its fsyncs.
+        servers = sqlite3.connect(db)
+        servers.execute("SELECT COUNT(*) FROM agents").fetchone()
         agent_env = {**env, "TEAMROOM_AGENT": "builder-1"}
         _, _, first = run(hook, stdin("SessionStart", "shown"), agent_env, repo)
         print("SessionStart output:\n" + json.loads(first)["hookSpecificOutput"]["additionalContext"])
@@ -106,6 +112,7 @@ def main(n: int) -> None:
             figures = timed(n, hook, data, case_env, repo)
             report.add(f"{what} p50", figures["p50"], "ms", floor["p50"], p95=figures["p95"])
             report.add(f"{what} CPU p50", figures["cpu"], "ms", floor["cpu"])
+        servers.close()
         print(f"\nwritten: {report.save()}")
 
 
