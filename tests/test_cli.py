@@ -81,7 +81,9 @@ def test_inbox_peeks_without_leasing_so_the_agent_still_gets_its_first_attempt(d
 
 def test_a_human_sends_as_an_agent_of_its_own_and_the_agent_polls_it(db_path, capsys):
     seed(db_path)
-    sent = run_json(capsys, "send", "builder-1,builder-2", "Stop and rebase", "--subject", "rebase", "--db", str(db_path))
+    sent = run_json(
+        capsys, "send", "builder-1,builder-2", "Stop and rebase", "--subject", "rebase", "--db", str(db_path)
+    )
     assert sent["recipients"] == ["builder-1", "builder-2"]
     inbox = run_json(capsys, "inbox", "builder-2", "--db", str(db_path))
     assert [(m["from"], m["subject"], m["state"]) for m in inbox["messages"]] == [

@@ -95,7 +95,9 @@ def test_a_handoff_addressed_to_the_agents_role_waits_until_resumed(db_path):
     team(db_path)
 
     async def hand(store):
-        return (await handoffs.handoff(store, "lead", "migrate docs", "half done", "finish api.md", to="@builders")).handoff_id
+        return (
+            await handoffs.handoff(store, "lead", "migrate docs", "half done", "finish api.md", to="@builders")
+        ).handoff_id
 
     handoff_id = act(db_path, hand)
     text = context(ask(db_path, "SessionStart"))
@@ -130,7 +132,9 @@ def test_locks_and_board_commands_show_the_live_state_and_move_no_cursor(db_path
     post(db_path, "lead", "second finding", tags=["ci"])
     assert main(["locks", "--db", str(db_path)]) == 0
     locks = json.loads(capsys.readouterr().out)["locks"]
-    assert [(lock["resource"], lock["holder"], lock["mode"]) for lock in locks] == [("src/auth/**", "builder-1", "exclusive")]
+    assert [(lock["resource"], lock["holder"], lock["mode"]) for lock in locks] == [
+        ("src/auth/**", "builder-1", "exclusive")
+    ]
     assert main(["locks", "src/auth/login.py", "--db", str(db_path)]) == 0
     assert len(json.loads(capsys.readouterr().out)["locks"]) == 1, "a path under the glob overlaps it"
     assert main(["board", "--tag", "ci", "--db", str(db_path)]) == 0

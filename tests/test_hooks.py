@@ -62,7 +62,9 @@ def team(db: Path) -> None:
 
 def send(db: Path, to: str, subject: str, priority: str = "normal", sender: str = "lead") -> str:
     async def go(store):
-        return (await message_tools.send(store, sender, to, f"body of {subject}", subject, priority=priority)).message_id
+        return (
+            await message_tools.send(store, sender, to, f"body of {subject}", subject, priority=priority)
+        ).message_id
 
     return act(db, go)
 

@@ -30,7 +30,20 @@ INSPECTOR = "@modelcontextprotocol/inspector"
 def inspector(db: Path, method: str, *args: str) -> dict:
     command, serve_args = serve_command()
     done = subprocess.run(
-        [NPX, "-y", "--prefer-offline", INSPECTOR, "--cli", command, *serve_args, "--db", str(db), "--method", method, *args],
+        [
+            NPX,
+            "-y",
+            "--prefer-offline",
+            INSPECTOR,
+            "--cli",
+            command,
+            *serve_args,
+            "--db",
+            str(db),
+            "--method",
+            method,
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=180,  # the first run downloads the inspector

@@ -27,7 +27,9 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="teamroom", description="Coordination for teams of AI coding agents, over MCP.")
+    parser = argparse.ArgumentParser(
+        prog="teamroom", description="Coordination for teams of AI coding agents, over MCP."
+    )
     parser.add_argument("--version", action="version", version=f"teamroom {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -39,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     store.add_argument("--db", metavar="PATH", help=db_help)
     human = argparse.ArgumentParser(add_help=False, parents=[store])
     shape = human.add_mutually_exclusive_group()
-    shape.add_argument("--json", action="store_true", default=None, help="JSON (the default when stdout is not a terminal)")
+    shape.add_argument(
+        "--json", action="store_true", default=None, help="JSON (the default when stdout is not a terminal)"
+    )
     shape.add_argument("--table", dest="json", action="store_false", help="tables even when stdout is not a terminal")
 
     serve = sub.add_parser("serve", parents=[store], help="serve MCP on stdio (what an agent's MCP settings run)")
@@ -63,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("body", metavar="BODY", help="the message; - reads it from stdin")
     send.add_argument("--as", dest="sender", default="human", help="send as this agent (default human)")
     send.add_argument("--subject")
-    send.add_argument("--kind", default="text", help="text, question, answer, assign, decision_gate, ... (default text)")
+    send.add_argument(
+        "--kind", default="text", help="text, question, answer, assign, decision_gate, ... (default text)"
+    )
     send.add_argument("--priority", choices=PRIORITIES, default="normal")
     send.add_argument("--thread", dest="thread_id", metavar="THREAD_ID")
     send.add_argument("--reply-to", metavar="MESSAGE_ID", help="joins its thread; TO may then be its sender")
@@ -79,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--since", type=int, metavar="SEQ", help="the entries after this seq (default: the newest)")
     board.add_argument("--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable)")
     board.add_argument("--author")
-    board.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="only entries with this tag (repeatable)")
+    board.add_argument(
+        "--tag", dest="tags", action="append", metavar="TAG", help="only entries with this tag (repeatable)"
+    )
     board.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     board.add_argument("--superseded", action="store_true", help="include superseded entries")
 
@@ -90,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     log = sub.add_parser("log", parents=[human], help="the audit log of every state change; -f follows it")
     log.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they happen")
     log.add_argument("--agent", help="only events of this agent")
-    log.add_argument("--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable), e.g. send")
+    log.add_argument(
+        "--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable), e.g. send"
+    )
     log.add_argument("--limit", type=int, default=50, help="how many recent events first (1-1000, default 50)")
 
     hook = sub.add_parser(
@@ -180,12 +190,22 @@ def _human(args: argparse.Namespace) -> int:
             return console.run(console.inbox, settings, out, args.agent, args.limit)
         case "send":
             body = sys.stdin.read() if args.body == "-" else args.body
-            options = {k: getattr(args, k) for k in ("subject", "kind", "priority", "thread_id", "ttl_seconds", "idempotency_key")}
-            return console.run(console.send, settings, out, args.sender, args.to, body, reply_to=args.reply_to, **options)
+            options = {
+                k: getattr(args, k)
+                for k in ("subject", "kind", "priority", "thread_id", "ttl_seconds", "idempotency_key")
+            }
+            return console.run(
+                console.send, settings, out, args.sender, args.to, body, reply_to=args.reply_to, **options
+            )
         case "thread":
             return console.run(console.thread, settings, out, args.thread_id, args.limit)
         case "board":
-            filters = {"kinds": args.kinds, "author": args.author, "tags": args.tags, "include_superseded": args.superseded}
+            filters = {
+                "kinds": args.kinds,
+                "author": args.author,
+                "tags": args.tags,
+                "include_superseded": args.superseded,
+            }
             return console.run(console.board, settings, out, args.scope, args.since, args.limit, **filters)
         case "locks":
             return console.run(console.locks, settings, out, args.resource, args.holder)

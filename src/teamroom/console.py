@@ -50,8 +50,8 @@ class Out:
         """One JSON document per line (``log --follow``)."""
         print(json.dumps(plain(value), ensure_ascii=False), flush=True)
 
-    def print(self, *renderables: Any) -> None:
-        self.console.print(*renderables)
+    def print(self, *renderables: Any, **options: Any) -> None:
+        self.console.print(*renderables, **options)
 
 
 def plain(value: Any) -> Any:
@@ -297,7 +297,12 @@ def _locks_table(entries: list[Any]) -> Any:
         table.add_column(column)
     for lock in entries:
         table.add_row(
-            lock.resource, lock.holder, lock.mode, str(lock.token), when(lock.expires_at), _short(lock.reason, 40) or "-"
+            lock.resource,
+            lock.holder,
+            lock.mode,
+            str(lock.token),
+            when(lock.expires_at),
+            _short(lock.reason, 40) or "-",
         )
     return table
 
@@ -396,7 +401,7 @@ def _event(out: Out, event: Any) -> None:
     if event.data:
         details = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in event.data.items() if v is not None)
         line.append(f"  {_short(details, 100)}", style="dim")
-    out.print(line)
+    out.print(line, no_wrap=True, overflow="ellipsis")  # one event, one line, as tail -f
 
 
 def run(coro_fn: Any, *args: Any, **kwargs: Any) -> int:

@@ -150,7 +150,7 @@ def render(news: dict[str, Any], shown: dict[str, Any]) -> str | None:
     if unread["count"]:
         seen_up_to = shown.get("message") or 0
         listed = list(unread["top"])  # the most urgent, then anything new they leave out
-        listed += [m for m in unread["latest"] if m["delivery"] > seen_up_to and m not in listed][: TOP]
+        listed += [m for m in unread["latest"] if m["delivery"] > seen_up_to and m not in listed][:TOP]
         s = "" if unread["count"] == 1 else "s"
         lines.append(f"- {unread['count']} unread message{s}; poll to lease them, ack each when handled:")
         for m in listed:
@@ -160,8 +160,8 @@ def render(news: dict[str, Any], shown: dict[str, Any]) -> str | None:
         if unread["count"] > len(listed):
             lines.append(f"  - and {unread['count'] - len(listed)} more")
     for scope in news.get("board", []):
-        s = "y" if scope["unread"] == 1 else "ies"
-        lines.append(f"- {scope['unread']} unread board entr{s} in scope {scope['scope']!r}; read_board(scope={scope['scope']!r}):")
+        s, name = ("y" if scope["unread"] == 1 else "ies"), scope["scope"]
+        lines.append(f"- {scope['unread']} unread board entr{s} in scope {name!r}; read_board(scope={name!r}):")
         for entry in scope["top"]:
             lines.append(f"  - #{entry['seq']} {entry['kind']} by {entry['author']}: {_quote(entry['title'])}")
     for lock in news.get("locks", []):
@@ -174,8 +174,8 @@ def render(news: dict[str, Any], shown: dict[str, Any]) -> str | None:
         mine = handoff["from"] == news["agent"]
         who = "your own checkpoint" if mine else f"from {handoff['from']}"
         lines.append(
-            f"- A handoff waits for you ({who}): task {_quote(handoff['task'])}, next step {_quote(handoff['next_step'])};"
-            f" resume(handoff_id={handoff['handoff_id']!r}) takes it."
+            f"- A handoff waits for you ({who}): task {_quote(handoff['task'])},"
+            f" next step {_quote(handoff['next_step'])}; resume(handoff_id={handoff['handoff_id']!r}) takes it."
         )
     if not lines:
         return None

@@ -83,7 +83,9 @@ def _load_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8") or "{}")
     except json.JSONDecodeError as exc:
-        raise Invalid(f"{path} is not valid JSON ({exc}); fix or move it, then run init again (nothing was changed)") from None
+        raise Invalid(
+            f"{path} is not valid JSON ({exc}); fix or move it, then run init again (nothing was changed)"
+        ) from None
     if not isinstance(data, dict):
         raise Invalid(f"{path} holds a JSON {type(data).__name__}, not an object; fix or move it (nothing was changed)")
     return data
@@ -186,7 +188,8 @@ def _merge_codex_toml(path: Path, command: list[str], report: Report, dry_run: b
         ) from None
     _write(path, merged, dry_run)
     report.note(
-        f"added: {name} [mcp_servers.teamroom] = {shlex.join([*command, 'serve'])}, tool_timeout_sec = {CODEX_TOOL_TIMEOUT_S}",
+        f"added: {name} [mcp_servers.teamroom] = {shlex.join([*command, 'serve'])},"
+        f" tool_timeout_sec = {CODEX_TOOL_TIMEOUT_S}",
         changed=True,
     )
 

@@ -34,7 +34,7 @@ def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 
 
 def _unread(tx: Tx, agent: str, top: int) -> dict[str, Any]:
-    """Deliveries the agent can poll (queued, or a lease that lapsed): the ``top`` most urgent and the ``top`` newest."""
+    """Deliveries the agent can poll (queued, or a lapsed lease): the ``top`` most urgent and the ``top`` newest."""
     waiting = (
         " FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ?"
         " AND (d.state = 'queued' OR (d.state = 'leased' AND d.visible_at <= ?))"
@@ -43,7 +43,12 @@ def _unread(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     columns = f"SELECT d.id, m.id, m.sender, m.subject, m.kind, m.priority, m.body{waiting}"
     urgent = tx.all(f"{columns} ORDER BY d.priority DESC, d.id LIMIT ?", (agent, tx.now, top))
     latest = tx.all(f"{columns} ORDER BY d.id DESC LIMIT ?", (agent, tx.now, top))
-    return {"count": count, "newest": newest or 0, "top": [_row(r) for r in urgent], "latest": [_row(r) for r in latest]}
+    return {
+        "count": count,
+        "newest": newest or 0,
+        "top": [_row(r) for r in urgent],
+        "latest": [_row(r) for r in latest],
+    }
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -70,7 +75,13 @@ def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     )
     return {
         "locks": [
-            {"resource": r[0], "mode": r[1], "token": r[2], "expires_at": r[3], "expiring": r[3] - tx.now <= EXPIRING_MS}
+            {
+                "resource": r[0],
+                "mode": r[1],
+                "token": r[2],
+                "expires_at": r[3],
+                "expiring": r[3] - tx.now <= EXPIRING_MS,
+            }
             for r in rows
         ]
     }
@@ -92,7 +103,8 @@ def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
         f"SELECT e.scope, COUNT(*), MAX(e.seq){_BOARD_UNREAD} GROUP BY e.scope ORDER BY e.scope", (agent, DEFAULT_SCOPE)
     ):
         entries = tx.all(
-            f"SELECT e.seq, e.kind, e.author, e.title, e.body{_BOARD_UNREAD} AND e.scope = ?3 ORDER BY e.seq DESC LIMIT ?4",
+            f"SELECT e.seq, e.kind, e.author, e.title, e.body{_BOARD_UNREAD} AND e.scope = ?3"
+            " ORDER BY e.seq DESC LIMIT ?4",
             (agent, DEFAULT_SCOPE, scope, top),
         )
         scopes.append(
@@ -134,7 +146,9 @@ def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 
 
 def _handed_on(tx: Tx, agent: str, task: str, handoff_id: int) -> bool:
-    return tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (task, agent, handoff_id)) is not None
+    return (
+        tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (task, agent, handoff_id)) is not None
+    )
 
 
 # (table that must exist, f(tx, agent, top) -> keys to add): an older store without it adds nothing.
