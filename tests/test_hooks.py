@@ -123,6 +123,11 @@ def test_the_hook_knows_the_agent_from_the_session_it_registered_under(db_path):
             await call("register", agent="helper-subagent")  # a subagent sharing the server: not the session's agent
 
     anyio.run(register_through_a_session)
+
+    async def bindings(store):
+        return (await message_tools.events(store, kinds=["session_bound"])).events
+
+    assert [(e.agent, e.subject) for e in act(db_path, bindings)] == [("builder-2", "claude-session-7")], "audited"
     text = context(ask(db_path, "SessionStart", agent=None, session="claude-session-7"))
     assert text.startswith("teamroom, for agent builder-2:") and "for builder-2" in text
     assert ask(db_path, "SessionStart", agent=None, session="another-session") is None
