@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -239,3 +240,17 @@ def test_the_hook_path_imports_neither_mcp_nor_rich_anyio_or_pydantic(db_path):
     assert done.returncode == 0, done.stderr
     assert "hello" in done.stdout, "the probe really ran the hook"
     assert done.stdout.splitlines()[-1] == "HEAVY []"
+
+
+def test_a_store_busy_past_the_timeout_still_gets_the_news_told_only_unremembered(db_path, capsys):
+    team(db_path)
+    send(db_path, "builder-1", "urgent news", priority="urgent")
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock for longer than the hook waits
+    try:
+        assert "urgent news" in context(ask(db_path, "SessionStart"))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert "not remembered" in capsys.readouterr().err
+    assert "urgent news" in context(ask(db_path, "UserPromptSubmit")), "not remembered, so told again"

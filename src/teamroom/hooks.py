@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -79,7 +80,10 @@ def respond(
         else:
             answer, shown = _context(event, news, shown)
         if answer is not None and session is not None and can_remember:
-            store.write(_remember, session, agent, client, settings.default_agent is not None, shown)
+            try:
+                store.write(_remember, session, agent, client, settings.default_agent is not None, shown)
+            except sqlite3.OperationalError as exc:  # a store busy past the timeout: tell now, maybe again later
+                print(f"teamroom hook {client}: not remembered: {exc}", file=sys.stderr)
         return answer
 
 
