@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -77,12 +78,12 @@ def timed(n: int, command: list[str], stdin: bytes, env: dict[str, str], cwd: Pa
     return {**summary([wall for wall, _, _ in runs]), "cpu": statistics.median(cpu for _, cpu, _ in runs)}
 
 
-def main(n: int) -> None:
+def main(n: int, keep: bool) -> None:
     script = Path(sys.executable).with_name("teamroom")
     hook = [str(script), "hook", "claude"] if script.exists() else [sys.executable, "-m", "teamroom", "hook", "claude"]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "TEAMROOM_DB", "TEAMROOM_AGENT")}
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp)
+    repo = Path(tempfile.mkdtemp(prefix="teamroom-hook-bench-"))
+    try:
         subprocess.run(["git", "init", "-q", str(repo)], check=True)
         db = repo / ".git" / "teamroom.db"
         anyio.run(demo_store, db)
@@ -114,9 +115,16 @@ def main(n: int) -> None:
             report.add(f"{what} CPU p50", figures["cpu"], "ms", floor["cpu"])
         servers.close()
         print(f"\nwritten: {report.save()}")
+    finally:
+        if keep:
+            print(f"demo store kept: {db} (teamroom status --db {db})")
+        else:
+            shutil.rmtree(repo)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=30)
-    main(parser.parse_args().n)
+    parser.add_argument("--keep", action="store_true", help="keep the demo store and print where it is")
+    args = parser.parse_args()
+    main(args.n, args.keep)
