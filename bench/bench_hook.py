@@ -83,9 +83,9 @@ def main(n: int, keep: bool) -> None:
     hook = [str(script), "hook", "claude"] if script.exists() else [sys.executable, "-m", "teamroom", "hook", "claude"]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "TEAMROOM_DB", "TEAMROOM_AGENT")}
     repo = Path(tempfile.mkdtemp(prefix="teamroom-hook-bench-"))
+    db = repo / ".git" / "teamroom.db"
     try:
         subprocess.run(["git", "init", "-q", str(repo)], check=True)
-        db = repo / ".git" / "teamroom.db"
         anyio.run(demo_store, db)
 
         def stdin(event: str, session: str) -> bytes:
