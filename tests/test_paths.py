@@ -106,6 +106,11 @@ def test_ancestors_list_every_literal_prefix_from_the_root() -> None:
         ("[a-m]x", "[k-z]x", True),
         ("pages/[[]id].tsx", "pages/*.tsx", True),
         ("pages/[[]id].tsx", "pages/[id].tsx", False),
+        ("[]a]x", "]x", True),
+        ("[a-]x", "-x", True),
+        ("[!]]", "]", False),
+        ("[+-0]", "?", True),  # a range spanning '/' still matches only within a segment
+        ("a[+-0]b", "a/b", False),
         ("deploy:prod", "deploy:prod", True),
         ("deploy:prod", "deploy:staging", False),
         ("deploy:prod", "**", False),
@@ -141,7 +146,7 @@ def _normal(pattern: str) -> str | None:
         return None  # e.g. a segment that normalises to '..' at the root
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(patterns, patterns, st.lists(real_paths, min_size=1, max_size=30))
 def test_overlaps_never_misses_a_real_path_that_matches_both(a: str, b: str, samples: list[str]) -> None:
     a, b = _normal(a), _normal(b)
@@ -151,7 +156,7 @@ def test_overlaps_never_misses_a_real_path_that_matches_both(a: str, b: str, sam
         assert overlaps(a, b)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(real_paths, st.data())
 def test_two_generalisations_of_one_path_overlap(path: str, data: st.DataObject) -> None:
     def generalise(segment: str) -> str:
@@ -170,7 +175,7 @@ def test_two_generalisations_of_one_path_overlap(path: str, data: st.DataObject)
     assert overlaps(a, b)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(patterns, patterns)
 def test_every_overlap_comes_with_a_path_that_matches_both(a: str, b: str) -> None:
     a, b = _normal(a), _normal(b)
@@ -181,6 +186,16 @@ def test_every_overlap_comes_with_a_path_that_matches_both(a: str, b: str) -> No
     if witness is not None:
         assert matches(a, witness), (a, witness)
         assert matches(b, witness), (b, witness)
+
+
+@settings(max_examples=250, deadline=None)
+@given(patterns, real_paths)
+def test_a_glob_overlaps_a_plain_path_exactly_when_it_matches_it(pattern: str, path: str) -> None:
+    pattern = _normal(pattern)
+    if pattern is None:
+        return
+    assert overlaps(pattern, path) is matches(pattern, path)
+    assert common_path(pattern, path) == (path if matches(pattern, path) else None)
 
 
 @settings(max_examples=300, deadline=None)

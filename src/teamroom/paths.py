@@ -24,7 +24,7 @@ it"), ``a/./b/../c`` is ``a/c``, runs of ``*`` collapse, ``**/**`` is ``**``, ``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
@@ -59,10 +59,15 @@ _LOWERCASE = ((ord("a"), ord("z")),)
 class Resource:
     """A parsed, normalised resource."""
 
-    text: str  # the normal form: what is stored and shown
-    kind: Kind
-    prefix: str  # the leading segments without wildcards ("" for none); for a path or a name, its text
-    segments: tuple[Segment, ...] = ()  # for paths and globs
+    text: str  # the normal form: what is stored and shown; the identity of a resource
+    kind: Kind = field(compare=False)
+    prefix: str = field(compare=False)  # leading segments without wildcards ("" if none); a path's or name's text
+    segments: tuple[Segment, ...] = field(default=(), compare=False)  # for paths and globs
+    plain: str = field(
+        default="", compare=False
+    )  # a path's text without escapes: ``pages/[[]id].tsx`` -> ``pages/[id].tsx``
+    suffix: str = field(default="", compare=False)  # literal end of the last segment: ``.py`` of ``src/*.py``
+    regex: re.Pattern[str] | None = field(default=None, compare=False)  # a glob's matcher of ``"/" + path``
 
 
 def normalise(raw: str) -> str:
@@ -87,10 +92,28 @@ def common_path(a: str | Resource, b: str | Resource) -> str | None:
     ra, rb = _resource(a), _resource(b)
     if ra.kind == "name" or rb.kind == "name":
         return ra.text if ra.text == rb.text else None
+    if ra.kind == "path" or rb.kind == "path":  # the common case, and a fast one: match the path
+        path, pattern = (ra, rb) if ra.kind == "path" else (rb, ra)
+        plain = path.plain
+        if pattern.kind == "path":
+            return plain if pattern.text == path.text else None
+        if not plain.endswith(pattern.suffix) or not _tail_fits(pattern, path):
+            return None
+        return plain if pattern.regex.fullmatch("/" + plain) else None  # type: ignore[union-attr]
+    if not (ra.suffix.endswith(rb.suffix) or rb.suffix.endswith(ra.suffix)):
+        return None  # a common path's last segment would end with both
+    if not _ends_meet(ra.segments, rb.segments):
+        return None
     found = _common_segments(ra.segments, rb.segments)
     if found is None:
         return None
     return "/".join(found) if found else "x"  # both all `**`: any path will do
+
+
+def suffixes(text: str) -> list[str]:
+    """Every end of ``text``, reversed, from none to all: ``"a.py"`` -> ``["", "y", "yp", "yp.", "yp.a"]``."""
+    reverse = text[::-1]
+    return [reverse[:i] for i in range(len(reverse) + 1)]
 
 
 def ancestors(path: str) -> list[str]:
@@ -162,15 +185,31 @@ def _parse_path(text: str, raw: str) -> Resource:
     if text.endswith("/") and segments[-1] != GLOBSTAR:
         segments.append(GLOBSTAR)  # "dir/" means the directory and everything in it
     rendered = [_render(s) for s in segments]
-    literal_count = 0
-    for segment in segments:
-        if _literal(segment) is None:
-            break
-        literal_count += 1
-    kind: Kind = "path" if literal_count == len(segments) else "glob"
+    literals = [_literal(s) for s in segments]
+    literal_count = next((i for i, literal in enumerate(literals) if literal is None), len(segments))
+    if literal_count == len(segments):
+        text = "/".join(rendered)
+        plain = "/".join(literals)  # type: ignore[arg-type]
+        return Resource(text, "path", text, tuple(segments), plain=plain, suffix=literals[-1])  # type: ignore[arg-type]
     return Resource(
-        text="/".join(rendered), kind=kind, prefix="/".join(rendered[:literal_count]), segments=tuple(segments)
+        text="/".join(rendered),
+        kind="glob",
+        prefix="/".join(rendered[:literal_count]),
+        segments=tuple(segments),
+        suffix=_literal_suffix(segments[-1]),
+        regex=_regex(segments),
     )
+
+
+def _literal_suffix(segment: Segment) -> str:
+    if segment == GLOBSTAR:
+        return ""
+    tail: list[str] = []
+    for token in reversed(segment):
+        if token[0] != "c":
+            break
+        tail.append(token[1])
+    return "".join(reversed(tail))
 
 
 def _parse_segment(part: str) -> Segment:
@@ -257,6 +296,75 @@ def _render(segment: Segment) -> str:
         else:
             out.append(token[0])
     return "".join(out)
+
+
+# --- matching a plain path ----------------------------------------------------------------
+
+
+def _regex(segments: list[Segment]) -> re.Pattern[str]:
+    """A regex matching ``"/" + path`` for exactly the plain paths these segments match."""
+    parts = [
+        "(?:/[^/]+)*" if segment == GLOBSTAR else "/" + "".join(_token_regex(token) for token in segment)
+        for segment in segments
+    ]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _token_regex(token: Token) -> str:
+    if token[0] == "c":
+        return re.escape(token[1])
+    if token == STAR:
+        return "[^/]*"
+    if token == ANY:
+        return "[^/]"
+    negated, ranges = token[1], token[2]
+    members = "".join(
+        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges
+    )
+    return f"[^/{members}]" if negated else f"(?!/)[{members}]"
+
+
+# --- quick answers: the segments before the first `**` and after the last one are fixed -----
+
+
+@lru_cache(maxsize=65_536)
+def _literal_tail(pattern: Resource) -> tuple[tuple[int, str], ...]:
+    """(position from the end, text) of each literal segment after the last ``**``."""
+    out = []
+    for back, segment in enumerate(reversed(pattern.segments), start=1):
+        if segment == GLOBSTAR:
+            break
+        literal = _literal(segment)
+        if literal is not None:
+            out.append((back, literal))
+    return tuple(out)
+
+
+@lru_cache(maxsize=65_536)
+def _parts(path: Resource) -> tuple[str, ...]:
+    return tuple(path.plain.split("/"))
+
+
+def _tail_fits(pattern: Resource, path: Resource) -> bool:
+    """False when a literal segment near the end of ``pattern`` is not the path's segment there."""
+    parts = _parts(path)
+    return all(back <= len(parts) and parts[-back] == literal for back, literal in _literal_tail(pattern))
+
+
+@lru_cache(maxsize=65_536)
+def _fixed(segments: tuple[Segment, ...]) -> tuple[int, int]:
+    """How many segments come before the first ``**`` and after the last (all of them if none)."""
+    if GLOBSTAR not in segments:
+        return len(segments), len(segments)
+    return segments.index(GLOBSTAR), segments[::-1].index(GLOBSTAR)
+
+
+def _ends_meet(a: tuple[Segment, ...], b: tuple[Segment, ...]) -> bool:
+    """False when the first or last segments, which every match aligns, cannot match one segment."""
+    (head_a, tail_a), (head_b, tail_b) = _fixed(a), _fixed(b)
+    pairs = [(a[i], b[i]) for i in range(min(head_a, head_b))]
+    pairs += [(a[-i], b[-i]) for i in range(1, min(tail_a, tail_b) + 1)]
+    return all(x == y or _common_segment(x, y) is not None for x, y in pairs)
 
 
 # --- overlap --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ CREATE TABLE locks (
     resource    TEXT NOT NULL,     -- normal form (teamroom.paths)
     kind        TEXT NOT NULL,     -- path | glob | name
     prefix      TEXT NOT NULL,     -- literal leading segments; for a path or a name, the resource itself
+    rsuffix     TEXT NOT NULL,     -- the literal end of the last segment, reversed ('' for none, and names)
     holder      TEXT NOT NULL,
     mode        TEXT NOT NULL,     -- exclusive | shared
     token       INTEGER NOT NULL,  -- fencing token: from fence.token, bumped by every grant
@@ -19,8 +20,9 @@ CREATE TABLE locks (
 );
 CREATE UNIQUE INDEX locks_holder_resource ON locks (holder, resource);
 -- Finding the locks a claim could overlap: exact paths and names by (kind, prefix = resource);
--- globs by their literal prefix (an ancestor of the claimed path, or under the claimed glob's).
-CREATE INDEX locks_kind_prefix ON locks (kind, prefix);
+-- globs by their literal prefix (an ancestor of the claimed path, or under the claimed glob's)
+-- and the end of their last segment (a glob ending '.md' cannot match a path ending '.py').
+CREATE INDEX locks_kind_prefix ON locks (kind, prefix, rsuffix);
 CREATE INDEX locks_expiry ON locks (expires_at);
 
 -- The one fencing counter of the store: grows by one for every lock granted, never goes back.

@@ -68,9 +68,21 @@ def claim(tx: Tx, agent: str, resources: list[str], mode: str, ttl_seconds: int,
         if previous is not None:  # expired, or held in the other mode: a new grant replaces it
             tx.execute("DELETE FROM locks WHERE id = ?", (previous["id"],))
         tx.execute(
-            "INSERT INTO locks (resource, kind, prefix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (res.text, res.kind, res.prefix, agent, mode, token, reason, ttl_ms, tx.now, tx.now + ttl_ms),
+            "INSERT INTO locks (resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                res.text,
+                res.kind,
+                res.prefix,
+                res.suffix[::-1],
+                agent,
+                mode,
+                token,
+                reason,
+                ttl_ms,
+                tx.now,
+                tx.now + ttl_ms,
+            ),
         )
         tx.event(
             agent, "lock_claim", res.text, mode=mode, token=token, ttl_seconds=ttl_seconds, reason=reason,
@@ -142,27 +154,32 @@ def _candidates(
 ) -> list[Any]:
     """Every lock that could overlap ``res``, found by index; `_overlap` decides.
 
-    A path can only overlap the same path or a glob whose literal prefix is one of its ancestors.
-    A glob with prefix ``p`` can only overlap paths and globs at or under ``p``, or globs whose
-    prefix is an ancestor of ``p``. A name overlaps only itself.
+    A path can only overlap the same path, or a glob whose literal prefix is one of its ancestors
+    and whose last segment's literal end is an end of the path's. A glob with prefix ``p`` can only
+    overlap paths and globs at or under ``p``, or globs whose prefix is an ancestor of ``p``; and
+    of those only the ones whose last segment's literal end and its own end one in the other
+    (``*.md`` never meets ``*.py``). A name overlaps only itself.
     """
     where: list[tuple[str, list[Any]]] = []
     if res.kind in ("name", "path"):
         where.append(("kind = ? AND prefix = ?", [res.kind, res.text]))
     if res.kind == "path":
-        anc = paths.ancestors(res.text)
-        where.append((f"kind = 'glob' AND prefix IN ({_marks(anc)})", anc))
+        anc, ends = paths.ancestors(res.text), paths.suffixes(res.suffix)
+        where.append((f"kind = 'glob' AND prefix IN ({_marks(anc)}) AND rsuffix IN ({_marks(ends)})", anc + ends))
     if res.kind == "glob":
+        end, ends = res.suffix[::-1], paths.suffixes(res.suffix)
+        path_end = (" AND substr(rsuffix, 1, ?) = ?", [len(end), end]) if end else ("", [])
+        glob_end = (f" AND (rsuffix IN ({_marks(ends)}) OR substr(rsuffix, 1, ?) = ?)", [*ends, len(end), end])
         if res.prefix:
             low, high = paths.under_range(res.prefix)
             anc = paths.ancestors(res.prefix)
-            where.append(("kind = 'path' AND prefix = ?", [res.prefix]))
-            where.append(("kind = 'path' AND prefix >= ? AND prefix < ?", [low, high]))
-            where.append((f"kind = 'glob' AND prefix IN ({_marks(anc)})", anc))
-            where.append(("kind = 'glob' AND prefix >= ? AND prefix < ?", [low, high]))
+            where.append(("kind = 'path' AND prefix = ?" + path_end[0], [res.prefix, *path_end[1]]))
+            where.append(("kind = 'path' AND prefix >= ? AND prefix < ?" + path_end[0], [low, high, *path_end[1]]))
+            where.append((f"kind = 'glob' AND prefix IN ({_marks(anc)})" + glob_end[0], [*anc, *glob_end[1]]))
+            where.append(("kind = 'glob' AND prefix >= ? AND prefix < ?" + glob_end[0], [low, high, *glob_end[1]]))
         else:
-            where.append(("kind = 'path'", []))
-            where.append(("kind = 'glob'", []))
+            where.append(("kind = 'path'" + path_end[0], path_end[1]))
+            where.append(("kind = 'glob'" + glob_end[0], glob_end[1]))
     extra, extra_params = "", []
     if exclude_holder is not None:
         extra, extra_params = extra + " AND holder != ?", [*extra_params, exclude_holder]
