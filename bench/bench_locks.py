@@ -164,23 +164,41 @@ async def uncontended(db: Path, rounds: int) -> None:
 
 
 async def contended(db: Path, processes: int, files: int, rounds: int) -> None:
-    samples: list[float] = []
-    floor: list[float] = []
-    granted = 0
-    go = anyio.Event()
+    """Every process claims a random one of ``files`` (releasing it when granted), all at once.
 
-    async def worker(index: int, ready: list[int]) -> None:
+    Two floors: a heartbeat with the processes taking turns, and heartbeats from all of them at
+    once (plain write contention, nothing to do with locks).
+    """
+    alone: list[float] = []
+    together: list[float] = []
+    samples: list[float] = []
+    granted = 0
+    turn = anyio.Lock()
+    phase = [anyio.Event(), anyio.Event(), anyio.Event()]
+    arrived = [0, 0, 0]
+
+    async def barrier(step: int) -> None:
+        arrived[step] += 1
+        if arrived[step] == processes:
+            phase[step].set()
+        await phase[step].wait()
+
+    async def worker(index: int) -> None:
         nonlocal granted
         agent = f"p{index}"
         async with Client(_params(db)) as client:
-            for _ in range(20):
+            await barrier(0)
+            async with turn:
+                for _ in range(rounds // 5):
+                    started = time.perf_counter()
+                    await _call(client, "heartbeat", agent=agent)
+                    alone.append(time.perf_counter() - started)
+            await barrier(1)
+            for _ in range(rounds):
                 started = time.perf_counter()
                 await _call(client, "heartbeat", agent=agent)
-                floor.append(time.perf_counter() - started)
-            ready.append(index)
-            if len(ready) == processes:
-                go.set()
-            await go.wait()
+                together.append(time.perf_counter() - started)
+            await barrier(2)
             for _ in range(rounds):
                 target = f"src/shared{random.randrange(files)}.py"
                 started = time.perf_counter()
@@ -190,14 +208,14 @@ async def contended(db: Path, processes: int, files: int, rounds: int) -> None:
                     granted += 1
                     await _call(client, "release_lock", agent=agent)
 
-    ready: list[int] = []
     async with anyio.create_task_group() as tg:
         for index in range(processes):
-            tg.start_soon(worker, index, ready)
-    floor_ms = ms(floor)[0]
+            tg.start_soon(worker, index)
+    floor_ms = ms(together)[0]
     print(f"\n{processes} processes racing for {files} files (claim, release if granted; {rounds} claims each), ms:")
     print(f"  {'':<46} {'median':>9} {'p95':>9} {'vs floor':>9}")
-    print(row("heartbeat round trip, idle (floor)", floor, floor_ms))
+    print(row("heartbeat, one process at a time", alone, floor_ms))
+    print(row(f"heartbeat, {processes} processes at once (floor)", together, floor_ms))
     print(row("claim_lock, contended", samples, floor_ms) + f"   {granted / len(samples):.0%} granted")
 
 

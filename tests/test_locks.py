@@ -8,9 +8,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import ToolFailed, in_process
 from teamroom.store import ManualClock, SQLiteStore
 from teamroom.store.sql import locks as lock_sql
+from tests.conftest import ToolFailed, in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -100,6 +100,28 @@ async def test_an_expired_lock_is_taken_over_with_a_new_token_and_the_takeover_i
         with pytest.raises(ToolFailed) as caught:
             await call("release_lock", agent="a", resources=["src/auth/**"])
         assert caught.value.code == "not_found"
+
+
+async def test_a_refusal_lists_fifty_conflicts_and_counts_the_rest(db_path: Path, clock) -> None:
+    async with in_process(db_path, clock) as call:
+        await call("claim_lock", agent="a", resources=[f"src/f{i}.py" for i in range(60)])
+        refused = await call("claim_lock", agent="b", resources=["src/"])
+        assert len(refused["conflicts"]) == 50 and refused["more_conflicts"] == 10
+
+
+async def test_an_expired_lock_nobody_takes_over_is_dropped_an_hour_later_and_logged(
+    db_path: Path, clock: ManualClock
+) -> None:
+    async with in_process(db_path, clock) as call:
+        await call("claim_lock", agent="a", resources=["x.py"], ttl_seconds=60)
+        clock.advance(60 + 3600)
+        await call("heartbeat", agent="b")  # any write runs the housekeeping
+        log = json.loads(await call.resource("teamroom://events"))["events"]
+        [dropped] = [e for e in log if e["kind"] == "lock_expired"]
+        assert dropped["subject"] == "x.py" and dropped["data"]["holder"] == "a"
+        with pytest.raises(ToolFailed) as caught:
+            await call("release_lock", agent="a", resources=["x.py"])
+        assert caught.value.code == "not_found" and "you hold no locks" in caught.value.text
 
 
 async def test_reclaiming_your_own_expired_lock_gives_a_new_token(db_path: Path, clock: ManualClock) -> None:

@@ -1,19 +1,24 @@
-"""The index narrowing of lock candidates never hides an overlap: SQL + `overlaps` equals brute force."""
+"""Lock candidates are found by index: the narrowing never hides an overlap, and no statement scans."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from teamroom.errors import Invalid
+from teamroom.errors import Invalid, TeamroomError
 from teamroom.paths import normalise, overlaps
+from teamroom.store import ManualClock, SQLiteStore
 from teamroom.store.sql import locks as lock_sql
 from teamroom.store.sql.tx import Tx
 from teamroom.store.sqlite import migrations, statements
+from teamroom.tools import agents
+from teamroom.tools import locks as lock_tools
 
 NOW = 1_800_000_000_000
 
@@ -63,3 +68,51 @@ def test_a_claim_conflicts_with_exactly_the_live_locks_it_overlaps(held: list[st
 
         listed = lock_sql.list_locks(tx, None, wanted, None, None)
         assert {lock.resource for lock in listed.locks} == expected | ({wanted} if result.granted else set())
+
+
+async def _workload(store: SQLiteStore, clock: ManualClock) -> None:
+    await lock_tools.claim_lock(store, "a", ["src/auth/**", "README.md", "deploy:prod"], reason="r")
+    await lock_tools.claim_lock(store, "b", ["src/*/login.py"], mode="shared")
+    await lock_tools.claim_lock(store, "b", ["**/*.md", "docs/a.md", "src/billing/"], ttl_seconds=30)
+    await lock_tools.claim_lock(store, "b", ["README.md"], wait_seconds=0.01)
+    await lock_tools.claim_lock(store, "a", ["src/auth/**"])  # a renewal
+    await lock_tools.locks(store, "c", resource="src/**")
+    await lock_tools.locks(store, "c", resource="docs/a.md", holder="b")
+    await lock_tools.locks(store, None, limit=10)
+    await agents.heartbeat(store, "a")
+    await agents.agents(store, "c")
+    for bad in (["nobody.py"], ["src/auth/**"]):
+        with pytest.raises(TeamroomError):
+            await lock_tools.release_lock(store, "b", bad)
+    await store._write(lock_sql.reassign, "a", "handoff:h1", ["deploy:prod"], None)
+    await store._write(lock_sql.reassign, "handoff:h1", "c", None, None)
+    clock.advance(60)  # b's locks lapse
+    await lock_tools.claim_lock(store, "c", ["docs/**"])  # takes b's over
+    await lock_tools.release_lock(store, "a", ["README.md"])
+    await lock_tools.release_lock(store, "a")
+    clock.advance(2 * 60 * 60)  # the sweep drops what nobody took over
+    await agents.heartbeat(store, "c")
+
+
+@pytest.mark.anyio
+async def test_no_lock_statement_scans_the_locks_or_the_events_table(db_path) -> None:
+    clock = ManualClock()
+    store = SQLiteStore(db_path, clock=clock)
+    await store.open()
+    statements: set[str] = set()
+    store._conn.set_trace_callback(statements.add)
+    try:
+        await _workload(store, clock)
+    finally:
+        await store.close()
+    explain = sqlite3.connect(db_path)
+    scans = {}
+    for sql in statements:
+        if "locks" not in sql or not re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT)", sql, re.I):
+            continue
+        plan = [row[3] for row in explain.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        bad = [step for step in plan if re.fullmatch(r"SCAN (locks|events)\b(?!.*INDEX).*", step)]
+        if bad:
+            scans[sql] = bad
+    assert sum("locks" in sql for sql in statements) > 15, "the workload reached the locks"
+    assert scans == {}

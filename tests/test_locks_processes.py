@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
 
-from conftest import Caller
+from tests.conftest import Caller
+from tests.procs import served
 
 pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
@@ -25,11 +24,10 @@ async def _servers(db: Path, count: int) -> AsyncIterator[list[Caller]]:
     """``count`` server processes on one store, started in parallel (the first one alone: it migrates)."""
     callers: list[Caller] = []
     first, ready, done = anyio.Event(), anyio.Event(), anyio.Event()
-    params = StdioServerParameters(command=sys.executable, args=["-m", "teamroom", "serve", "--db", str(db)])
 
     async def hold() -> None:  # a client must be closed by the task that opened it
-        async with Client(params) as client:
-            callers.append(Caller(client))
+        async with served(db) as call:
+            callers.append(call)
             first.set()
             if len(callers) == count:
                 ready.set()

@@ -4,35 +4,37 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from teamroom.schemas.common import Model
 
 LockMode = Literal["exclusive", "shared"]
 
 
 class GrantedLock(Model):
-    resource: str  # normal form
+    resource: str = Field(description="normal form, e.g. 'src/auth/**'")
     mode: LockMode
-    token: int  # fencing token: pass it along with every write the lock protects
+    token: int = Field(description="fencing token: grows with every grant; pass it with the writes it guards")
     expires_at: str
-    renewed: bool = False  # you already held it: same token, later expiry
-    took_over_from: str | None = None  # the holder of an expired lock this grant replaced
+    renewed: bool = Field(False, description="you already held it: same token, later expiry")
+    took_over_from: str | None = Field(None, description="holder of an expired lock this grant replaced")
 
 
 class LockConflict(Model):
-    resource: str  # the lock in the way
+    resource: str = Field(description="the lock in the way")
     held_by: str
     mode: LockMode
     reason: str | None = None
     expires_at: str
-    requested: str  # which of your resources it blocks
-    example: str | None = None  # a path both match, when they are not the same resource
+    requested: str = Field(description="which of your resources it blocks")
+    example: str | None = Field(None, description="a path both match, when the two resources differ")
 
 
 class ClaimResult(Model):
     granted: bool
     locks: list[GrantedLock] = []
     conflicts: list[LockConflict] = []
-    more_conflicts: int = 0  # conflicts beyond those listed
+    more_conflicts: int = Field(0, description="conflicts beyond the 50 listed")
 
 
 class ReleaseResult(Model):
@@ -51,4 +53,4 @@ class LockEntry(Model):
 
 class LocksResult(Model):
     locks: list[LockEntry]
-    more: int = 0  # live locks beyond ``limit``, not listed
+    more: int = Field(0, description="live locks beyond limit, not listed")

@@ -19,6 +19,7 @@ CREATE TABLE locks (
     expires_at  INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX locks_holder_resource ON locks (holder, resource);
+CREATE INDEX locks_resource ON locks (resource);
 -- Finding the locks a claim could overlap: exact paths and names by (kind, prefix = resource);
 -- globs by their literal prefix (an ancestor of the claimed path, or under the claimed glob's)
 -- and the end of their last segment (a glob ending '.md' cannot match a path ending '.py').
