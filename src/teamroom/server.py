@@ -375,6 +375,7 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
         return _json(await agent_tools.agents(current[-1].store, None, include_offline=True))
 
     @server.resource("teamroom://locks", mime_type="application/json")
+    @_resource_errors
     async def locks_resource() -> str:
         """Every live lock: resource, holder, mode, fencing token, reason, expiry."""
         return _json(await lock_tools.locks(current[-1].store, None))

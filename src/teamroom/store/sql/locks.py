@@ -4,7 +4,8 @@ A lock row is one holder's claim on one normalised resource (`teamroom.paths`). 
 ``expires_at > now``; an expired row is free, and the next claim that needs it takes it over (the
 takeover names the previous holder in the audit log). Expired rows nobody takes over are swept
 an hour later. Overlap cannot be decided in SQL, so SQL narrows the candidates by index (exact
-paths and names by equality, globs by their literal prefix) and `teamroom.paths` decides the rest.
+paths and names by equality, globs by their literal prefix and the literal end of their last
+segment) and `teamroom.paths` decides the rest.
 
 Fencing: ``fence.token`` is the one counter of the store. Every grant takes the next value inside
 the granting transaction, so tokens only grow; a holder that renews keeps its token.
@@ -67,23 +68,7 @@ def claim(tx: Tx, agent: str, resources: list[str], mode: str, ttl_seconds: int,
             continue
         if previous is not None:  # expired, or held in the other mode: a new grant replaces it
             tx.execute("DELETE FROM locks WHERE id = ?", (previous["id"],))
-        tx.execute(
-            "INSERT INTO locks (resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                res.text,
-                res.kind,
-                res.prefix,
-                res.suffix[::-1],
-                agent,
-                mode,
-                token,
-                reason,
-                ttl_ms,
-                tx.now,
-                tx.now + ttl_ms,
-            ),
-        )
+        _insert(tx, agent, res, mode, token, reason, ttl_ms)
         tx.event(
             agent, "lock_claim", res.text, mode=mode, token=token, ttl_seconds=ttl_seconds, reason=reason,
             replaced_token=None if previous is None else previous["token"],
@@ -91,6 +76,26 @@ def claim(tx: Tx, agent: str, resources: list[str], mode: str, ttl_seconds: int,
         granted.append(_granted(res, mode, token, tx.now + ttl_ms, took_over_from=took_over.get(res.text)))
         token += 1
     return ClaimResult(granted=True, locks=granted)
+
+
+def _insert(tx: Tx, holder: str, res: Resource, mode: str, token: int, reason: str | None, ttl_ms: int) -> None:
+    tx.execute(
+        "INSERT INTO locks (resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at,"
+        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            res.text,
+            res.kind,
+            res.prefix,
+            res.suffix[::-1],
+            holder,
+            mode,
+            token,
+            reason,
+            ttl_ms,
+            tx.now,
+            tx.now + ttl_ms,
+        ),
+    )
 
 
 def clear_in(tx: Tx, agent: str, resources: list[str], mode: str) -> int:
