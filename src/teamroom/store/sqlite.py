@@ -25,15 +25,19 @@ from teamroom.schemas import (
     AgentRecord,
     AgentsResult,
     EventsResult,
+    HandoffResult,
     HeartbeatResult,
     InboxResult,
     NackResult,
     PollResult,
+    PostResult,
+    ReadBoardResult,
+    ResumeResult,
     SendResult,
     ThreadResult,
 )
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, events, messages
+from teamroom.store.sql import agents, board, events, handoffs, messages
 from teamroom.store.sql.tx import Tx, iso
 
 log = logging.getLogger(__name__)
@@ -263,6 +267,21 @@ class SQLiteStore(Store):
     async def inbox(self, agent, limit) -> InboxResult:
         return await self._read(messages.inbox, agent, limit)
 
+    # --- board and handoffs ------------------------------------------------------------------
+
+    async def post_finding(self, agent, body, *, title, scope, kind, tags, refs, supersedes) -> PostResult:
+        return await self._write(board.post, agent, body, title, scope, kind, tags, refs, supersedes)
+
+    async def read_board(self, agent, scope, *, since, kinds, author, tags, limit, include_superseded) -> ReadBoardResult:
+        args = (agent, scope, since, kinds, author, tags, limit, include_superseded)
+        return await (self._read if agent is None else self._write)(board.read, *args)
+
+    async def handoff(self, agent, task, summary, next_step, fields, to) -> HandoffResult:
+        return await self._write(handoffs.create, agent, task, summary, next_step, fields, to)
+
+    async def resume(self, agent, task, handoff_id) -> ResumeResult:
+        return await self._write(handoffs.resume, agent, task, handoff_id)
+
     async def events(self, after_id, limit, agent=None, kinds=None) -> EventsResult:
         return await self._read(events.events, after_id, limit, agent, kinds)
 
@@ -276,5 +295,9 @@ def _heartbeat(tx: Tx, agent: str, status: str | None, task: str | None, note: s
         renewed += count
         held.extend(resources_held)
     return HeartbeatResult(
-        unread=messages.unread(tx, agent), locks=held, leases_renewed=renewed, server_time=iso(tx.now)
+        unread=messages.unread(tx, agent),
+        locks=held,
+        leases_renewed=renewed,
+        server_time=iso(tx.now),
+        board_unread=board.unread_by_scope(tx, agent),
     )
