@@ -7,21 +7,22 @@ with its SPEC code.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from teamroom import __version__
 from teamroom.config import Settings
-from teamroom.errors import TeamroomError
+from teamroom.errors import NotFound, TeamroomError
 from teamroom.schemas import (
     AckResult,
     AgentsResult,
@@ -182,11 +183,11 @@ def _message_tools(server: TeamroomServer, settings: Settings) -> None:
     @server.tool(annotations=WRITE)
     async def send(
         ctx: Ctx,
+        body: Annotated[str, Field(description="The message, up to 64 KiB")],
         to: Annotated[
             str | list[str] | None,
             Field(description="'name', ['a', 'b'], '@all' or '@role' (e.g. '@builders'); default with reply_to: its sender"),
-        ],
-        body: Annotated[str, Field(description="The message, up to 64 KiB")],
+        ] = None,
         agent: AgentArg = None,
         subject: str | None = None,
         kind: MessageKind = "text",
@@ -351,18 +352,36 @@ def _json(model: Any) -> str:
     return model.model_dump_json(by_alias=True, indent=2)
 
 
+def _resource_errors(fn: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    """Domain errors from a resource reach the client as their ``code: how to fix`` text."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> str:
+        try:
+            return await fn(*args, **kwargs)
+        except NotFound as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        except TeamroomError as exc:
+            raise ResourceError(str(exc)) from None
+
+    return wrapper
+
+
 def _resources(server: TeamroomServer, current: list[App]) -> None:
     @server.resource("teamroom://agents", mime_type="application/json")
+    @_resource_errors
     async def agents_resource() -> str:
         """Every agent with liveness, status, locks and unread count."""
         return _json(await agent_tools.agents(current[-1].store, None, include_offline=True))
 
     @server.resource("teamroom://inbox/{agent}", mime_type="application/json")
+    @_resource_errors
     async def inbox_resource(agent: str, ctx: Ctx) -> str:
         """What waits for one agent, without leasing anything."""
         return _json(await message_tools.inbox(_store(ctx), agent))
 
     @server.resource("teamroom://threads/{thread_id}", mime_type="application/json")
+    @_resource_errors
     async def thread_resource(thread_id: str, ctx: Ctx) -> str:
         """One conversation with its deliveries."""
         return _json(await message_tools.thread(_store(ctx), None, thread_id))
@@ -373,6 +392,7 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
         return _json(await board_tools.read_board(_store(ctx), None, scope, since=0, limit=500))
 
     @server.resource("teamroom://events", mime_type="application/json")
+    @_resource_errors
     async def events_resource() -> str:
         """The newest 200 entries of the audit log."""
         return _json(await message_tools.events(current[-1].store, limit=200))
