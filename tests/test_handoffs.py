@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from conftest import ToolFailed, in_process
+from tests.conftest import ToolFailed, in_process
 
 pytestmark = pytest.mark.anyio
 
