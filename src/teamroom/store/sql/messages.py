@@ -242,7 +242,7 @@ def sweep(tx: Tx) -> None:
             tx.event(row["recipient"], "lease_lapsed", message_ref(row["message_id"]), attempt=row["attempt"])
     stale = tx.all(
         "SELECT id, message_id, recipient, attempt, max_attempts, expires_at FROM deliveries"
-        " WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?",
+        " WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL AND expires_at <= ? AND state = 'queued'",
         (tx.now,),
     )
     for row in map(dict, stale):
@@ -373,7 +373,7 @@ def renew_leases(tx: Tx, agent: str) -> int:
     """Extend every live lease of ``agent`` by its original duration, from now."""
     return tx.execute(
         "UPDATE deliveries SET visible_at = ? + lease_ms, updated_at = ?"
-        " WHERE recipient = ? AND state = 'leased' AND visible_at > ?",
+        " WHERE recipient = ? AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?",
         (tx.now, tx.now, agent, tx.now),
     ).rowcount
 
