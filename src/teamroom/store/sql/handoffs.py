@@ -148,18 +148,14 @@ def _for_agent(tx: Tx, agent: str) -> Any:
     """The newest open handoff for the caller (to it, its role, or its own checkpoint), else the newest it took."""
     me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
     mine = {agent, *(f"@{r}" for r in _role_names(me["role"], loads(me["capabilities"])))}
-    rows = tx.all(
-        "SELECT * FROM handoffs WHERE taken_by IS NULL OR taken_by = ? ORDER BY id DESC LIMIT ?", (agent, SCAN_LIMIT)
-    )
-    for row in rows:
-        if row["taken_by"] is not None:
-            continue
+    # Each query reaches its rows through a partial index, however many handoffs were taken before.
+    for row in tx.all("SELECT * FROM handoffs WHERE taken_by IS NULL ORDER BY id DESC LIMIT ?", (SCAN_LIMIT,)):
         if mine.intersection([*loads(row["recipients"]), *loads(row["addressed"])]):
             return row
         if row["sender"] == agent and row["recipients"] == "[]" and not _handed_on(tx, agent, row):
             return row
-    for row in rows:
-        if row["taken_by"] == agent and not _handed_on(tx, agent, row):
+    for row in tx.all("SELECT * FROM handoffs WHERE taken_by = ? ORDER BY id DESC LIMIT ?", (agent, SCAN_LIMIT)):
+        if not _handed_on(tx, agent, row):
             return row
     raise NotFound(
         f"no open handoff addressed to {agent!r} or its role, and no checkpoint of its own;"
