@@ -73,17 +73,50 @@ RO = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=Tr
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
 IDEMPOTENT = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 
-AgentArg = Annotated[str | None, Field(description="Your agent name, e.g. 'builder-1' (default: $TEAMROOM_AGENT)")]
+AgentArg = Annotated[str | None, Field(description="Your name, e.g. 'builder-1' (default $TEAMROOM_AGENT)")]
 
 
 class TeamroomServer(MCPServer[App]):
-    """MCPServer whose tool errors read ``code: how to fix`` with no SDK prefix."""
+    """MCPServer whose tool errors read ``code: how to fix`` with no SDK prefix, and whose tool list
+    is as small as it can be: every agent carries it in its context on every turn."""
+
+    _listed: list[Any] | None = None
+
+    async def list_tools(self) -> list[Any]:
+        if self._listed is None:
+            self._listed = [
+                tool.model_copy(update={"input_schema": compact_schema(tool.input_schema)})
+                for tool in await super().list_tools()
+            ]
+        return self._listed
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             return CallToolResult(content=[TextContent(type="text", text=error_text(exc))], is_error=True)
+
+
+def compact_schema(schema: Any) -> Any:
+    """Drop what teaches an agent nothing: generated titles, and ``anyOf [X, null]`` for an optional X.
+
+    Leaving a parameter out is how an agent says "none"; the server still accepts an explicit null.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: compact_schema(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    if "properties" in schema:
+        out["properties"] = {name: compact_schema(prop) for name, prop in schema["properties"].items()}
+    options = out.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del out["anyOf"]
+        out.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        if out.get("default", 0) is None:
+            del out["default"]
+    return out
 
 
 def error_text(exc: ToolError) -> str:
@@ -120,7 +153,9 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
     # Static resources get no Context in the SDK, so they reach the lifespan's App through this.
     current: list[App] = []
 
-    server = TeamroomServer("teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = TeamroomServer(
+        "teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING"
+    )
     _agent_tools(server, settings)
     _message_tools(server, settings)
     _lock_tools(server, settings)
