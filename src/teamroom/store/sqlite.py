@@ -115,6 +115,7 @@ class SQLiteStore(Store):
         self._local_seq = 0
         self._local_event = anyio.Event()
         self._swept_at = 0
+        self._seen: dict[str, int] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -224,7 +225,7 @@ class SQLiteStore(Store):
             raise StoreUnavailable("the store is not open")
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            tx = Tx(conn, self.clock.now_ms())
+            tx = Tx(conn, self.clock.now_ms(), self._seen)
             if write and tx.now - self._swept_at >= SWEEP_EVERY_MS:
                 for housekeeping in HOUSEKEEPING:
                     housekeeping(tx)
@@ -246,6 +247,8 @@ class SQLiteStore(Store):
             raise
         if write and tx.now - self._swept_at >= SWEEP_EVERY_MS:
             self._swept_at = tx.now
+        for agent in tx.touched:  # only once committed: a rolled-back touch must be written again
+            self._seen[agent] = tx.now
         return result
 
     # --- change notification -----------------------------------------------------------------
