@@ -39,10 +39,12 @@ from teamroom.schemas import (
 )
 from teamroom.schemas.board import BoardKind
 from teamroom.schemas.common import MessageKind, Priority
+from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store import Clock, SQLiteStore, Store
 from teamroom.tools import agents as agent_tools
 from teamroom.tools import board as board_tools
 from teamroom.tools import handoffs as handoff_tools
+from teamroom.tools import locks as lock_tools
 from teamroom.tools import messages as message_tools
 
 log = logging.getLogger(__name__)
@@ -287,8 +289,55 @@ def _message_tools(server: TeamroomServer, settings: Settings) -> None:
 # --- locks ----------------------------------------------------------------------------------
 
 
+ResourcesArg = Annotated[
+    str | list[str],
+    Field(description="Repo-relative paths, globs or names, e.g. ['src/auth/login.py', 'src/api/**', 'deploy:prod']"),
+]
+
+
 def _lock_tools(server: TeamroomServer, settings: Settings) -> None:
-    """claim_lock, release_lock, locks (issue 3)."""
+    """claim_lock, release_lock, locks."""
+
+    @server.tool(annotations=WRITE)
+    async def claim_lock(
+        ctx: Ctx,
+        resources: ResourcesArg,
+        agent: AgentArg = None,
+        mode: Annotated[
+            Literal["exclusive", "shared"], Field(description="shared: many readers; exclusive: one writer")
+        ] = "exclusive",
+        ttl_seconds: Annotated[int, Field(description="Expires unless renewed (heartbeat renews all)")] = 900,
+        reason: Annotated[str | None, Field(description="Shown to whoever you block")] = None,
+        wait_seconds: Annotated[float, Field(description="Wait up to this long (max 50) for conflicts")] = 0,
+    ) -> ClaimResult:
+        """Lock paths, globs or names before editing: all or none (`conflicts` say who holds what); keep `token`."""
+        return await lock_tools.claim_lock(
+            _store(ctx), _me(ctx, agent), resources, mode, ttl_seconds, reason, wait_seconds
+        )
+
+    @server.tool(annotations=IDEMPOTENT)
+    async def release_lock(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        resources: Annotated[
+            str | list[str] | None, Field(description="As claimed; omit to release every lock you hold")
+        ] = None,
+    ) -> ReleaseResult:
+        """Release your locks (all of them without `resources`). Another agent's lock is not_owner."""
+        return await lock_tools.release_lock(_store(ctx), _me(ctx, agent), resources)
+
+    @server.tool(annotations=RO)
+    async def locks(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        resource: Annotated[
+            str | None, Field(description="Only locks overlapping this path, glob or name, e.g. 'src/auth/**'")
+        ] = None,
+        holder: str | None = None,
+        limit: Annotated[int, Field(description="1-100; `more` counts the rest")] = 100,
+    ) -> LocksResult:
+        """Live locks: who holds what, in which mode, with which fencing token, until when."""
+        return await lock_tools.locks(_store(ctx), _me(ctx, agent), resource, holder, limit)
 
 
 # --- board ----------------------------------------------------------------------------------
@@ -408,6 +457,11 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
     async def agents_resource() -> str:
         """Every agent with liveness, status, locks and unread count."""
         return _json(await agent_tools.agents(current[-1].store, None, include_offline=True))
+
+    @server.resource("teamroom://locks", mime_type="application/json")
+    async def locks_resource() -> str:
+        """Every live lock: resource, holder, mode, fencing token, reason, expiry."""
+        return _json(await lock_tools.locks(current[-1].store, None))
 
     @server.resource("teamroom://inbox/{agent}", mime_type="application/json")
     @_resource_errors

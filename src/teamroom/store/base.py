@@ -27,6 +27,7 @@ from teamroom.schemas import (
     SendResult,
     ThreadResult,
 )
+from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 
 
 class Clock(Protocol):
@@ -171,6 +172,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def resume(self, agent: str, task: str | None, handoff_id: str | None) -> ResumeResult:
         """Take the handoff named, the newest for ``task``, or the newest addressed to ``agent`` or its own."""
+
+    # locks
+    @abc.abstractmethod
+    async def claim_lock(
+        self, agent: str, resources: list[str], mode: str, ttl_seconds: int, reason: str | None
+    ) -> ClaimResult:
+        """Grant all of ``resources`` (normalised) to ``agent`` or none; renewing what it holds keeps tokens."""
+
+    @abc.abstractmethod
+    async def lock_clear_in(self, agent: str, resources: list[str], mode: str) -> float:
+        """Seconds until the first live lock in the way of this claim expires; 0 when none is. Reads only."""
+
+    @abc.abstractmethod
+    async def release_lock(self, agent: str, resources: list[str] | None) -> ReleaseResult:
+        """Release the caller's locks on ``resources`` (all of them when None), all or nothing."""
+
+    @abc.abstractmethod
+    async def locks(
+        self, agent: str | None, resource: str | None, holder: str | None, limit: int | None
+    ) -> LocksResult:
+        """Live locks overlapping ``resource`` (or all) held by ``holder`` (or anyone); ``limit`` None: all."""
 
     # audit log
     @abc.abstractmethod

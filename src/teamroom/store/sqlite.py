@@ -36,8 +36,9 @@ from teamroom.schemas import (
     SendResult,
     ThreadResult,
 )
+from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, board, events, handoffs, messages
+from teamroom.store.sql import agents, board, events, handoffs, locks, messages
 from teamroom.store.sql.tx import Tx, iso
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ WATCH_INTERVAL_S = 0.002
 SWEEP_EVERY_MS = 1_000
 
 # Areas add their housekeeping here: f(tx), run inside a write transaction about once a second.
-HOUSEKEEPING: list[Callable[[Tx], None]] = [messages.sweep]
+HOUSEKEEPING: list[Callable[[Tx], None]] = [messages.sweep, locks.sweep]
 # Areas add what a heartbeat renews here: f(tx, agent) -> (renewed count, resources held).
-HEARTBEAT: list[Callable[[Tx, str], tuple[int, list[str]]]] = []
+HEARTBEAT: list[Callable[[Tx, str], tuple[int, list[str]]]] = [locks.renew]
+# The agents list shows the locks each agent holds.
+agents.LOCKS_HELD.append(locks.holders)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -320,6 +323,24 @@ class SQLiteStore(Store):
 
     async def resume(self, agent, task, handoff_id) -> ResumeResult:
         return await self._write(handoffs.resume, agent, task, handoff_id)
+
+    # --- locks -------------------------------------------------------------------------------
+
+    async def claim_lock(self, agent, resources, mode, ttl_seconds, reason) -> ClaimResult:
+        return await self._write(locks.claim, agent, resources, mode, ttl_seconds, reason)
+
+    async def lock_clear_in(self, agent, resources, mode) -> float:
+        return await self._read(locks.clear_in, agent, resources, mode) / 1000
+
+    async def release_lock(self, agent, resources) -> ReleaseResult:
+        return await self._write(locks.release, agent, resources)
+
+    async def locks(self, agent, resource, holder, limit) -> LocksResult:
+        if agent is None:
+            return await self._read(locks.list_locks, None, resource, holder, limit)
+        return await self._write(locks.list_locks, agent, resource, holder, limit)
+
+    # --- audit log ---------------------------------------------------------------------------
 
     async def events(self, after_id, limit, agent=None, kinds=None) -> EventsResult:
         return await self._read(events.events, after_id, limit, agent, kinds)
