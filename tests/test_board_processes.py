@@ -64,3 +64,25 @@ async def test_a_taker_killed_after_resuming_gets_the_same_handoff_back_in_a_new
         again = await second("resume")
     assert taken["handoff"]["handoff_id"] == sent["handoff_id"] == again["handoff"]["handoff_id"]
     assert (taken["resumed_before"], again["resumed_before"]) == (False, True)
+
+
+async def test_locks_handed_off_with_transfer_cannot_be_claimed_by_a_third_process_before_the_taker_resumes(db_path):
+    async with served(db_path, agent="rev") as rev, served(db_path, agent="intruder") as intruder:
+        await rev("register", role="reviewer")
+        async with served(db_path, agent="impl") as impl:
+            claimed = await impl("claim_lock", resources=["src/auth/**"], reason="fixing refresh")
+            sent = await impl(
+                "handoff", task="fix-refresh", summary="fix in, tests to write", next_step="write the tests",
+                to="@reviewers", transfer_locks=True,
+            )  # fmt: skip
+            impl.kill()  # the writer is gone: the locks stay held for the handoff, not lost with it
+        in_between = await intruder("claim_lock", resources=["src/auth/login.py"])
+        taken = await rev("resume")
+        after = await intruder("claim_lock", resources=["src/auth/login.py"])
+    assert not in_between["granted"]
+    assert [c["held_by"] for c in in_between["conflicts"]] == [f"handoff:{sent['handoff_id']}"]
+    assert [(lock["resource"], lock["token"]) for lock in taken["locks"]] == [
+        ("src/auth/**", claimed["locks"][0]["token"])
+    ]
+    assert not after["granted"]
+    assert [c["held_by"] for c in after["conflicts"]] == ["rev"]

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from teamroom.store import ManualClock, SQLiteStore
-from teamroom.tools import agents, board, handoffs
+from teamroom.tools import agents, board, handoffs, locks
 
 pytestmark = pytest.mark.anyio
 SMALL = {"agents", "sqlite_sequence"}  # a row per agent, a row per table: scanning them is fine
@@ -30,6 +30,9 @@ async def _workload(store: SQLiteStore) -> None:
     await handoffs.resume(store, "a", task="t2")
     await handoffs.resume(store, "a")
     await handoffs.resume(store, "b", handoff_id=sent.handoff_id)
+    await locks.claim_lock(store, "a", ["src/auth/**", "deploy:prod"])
+    await handoffs.handoff(store, "a", "t3", "s", "n", to="b", transfer_locks=True)
+    await handoffs.resume(store, "b", task="t3")
 
 
 async def test_no_board_or_handoff_statement_scans_a_whole_table(db_path):

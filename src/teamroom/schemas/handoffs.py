@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from teamroom.schemas.common import Model
+from teamroom.schemas.locks import LockEntry
 
 
 class HandoffRecord(Model):
@@ -36,3 +37,4 @@ class HandoffResult(Model):
 class ResumeResult(Model):
     handoff: HandoffRecord
     resumed_before: bool = Field(False, description="true when you had already taken it (after a crash): nothing changed")
+    locks: list[LockEntry] = Field([], description="the locks transferred with it that you now hold, tokens kept")

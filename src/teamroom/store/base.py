@@ -165,13 +165,24 @@ class Store(abc.ABC):
     # handoffs
     @abc.abstractmethod
     async def handoff(
-        self, agent: str, task: str, summary: str, next_step: str, fields: dict[str, Any], to: list[str] | None
+        self,
+        agent: str,
+        task: str,
+        summary: str,
+        next_step: str,
+        fields: dict[str, Any],
+        to: list[str] | None,
+        transfer_locks: bool,
     ) -> HandoffResult:
-        """Store a handoff record (``fields``: done, remaining, blockers, files, branch, scope) and send it to ``to``."""
+        """Store a handoff record (``fields``: done, remaining, blockers, files, branch, scope) and send it to ``to``.
+
+        With ``transfer_locks``, the caller's locks are held for the handoff until it is taken.
+        """
 
     @abc.abstractmethod
     async def resume(self, agent: str, task: str | None, handoff_id: str | None) -> ResumeResult:
-        """Take the handoff named, the newest for ``task``, or the newest addressed to ``agent`` or its own."""
+        """Take the handoff named, the newest for ``task``, or the newest addressed to ``agent`` or its own;
+        its transferred locks move to ``agent``."""
 
     # locks
     @abc.abstractmethod

@@ -318,8 +318,8 @@ class SQLiteStore(Store):
         args = (agent, scope, since, kinds, author, tags, limit, include_superseded)
         return await (self._read if agent is None else self._write)(board.read, *args)
 
-    async def handoff(self, agent, task, summary, next_step, fields, to) -> HandoffResult:
-        return await self._write(handoffs.create, agent, task, summary, next_step, fields, to)
+    async def handoff(self, agent, task, summary, next_step, fields, to, transfer_locks) -> HandoffResult:
+        return await self._write(handoffs.create, agent, task, summary, next_step, fields, to, transfer_locks)
 
     async def resume(self, agent, task, handoff_id) -> ResumeResult:
         return await self._write(handoffs.resume, agent, task, handoff_id)

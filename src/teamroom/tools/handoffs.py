@@ -62,9 +62,7 @@ async def handoff(
             f"the handoff is {size} bytes; the limit is {Limits.PAYLOAD_BYTES} (64 KiB): summarise, and put the"
             " details on the board (post_finding) or in files"
         )
-    if transfer_locks:
-        raise Invalid("transfer_locks is not available yet; release your locks and let the recipient claim them")
-    return await store.handoff(agent, task, summary, next_step, fields, _addresses(to))
+    return await store.handoff(agent, task, summary, next_step, fields, _addresses(to), bool(transfer_locks))
 
 
 async def resume(

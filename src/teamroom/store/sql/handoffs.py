@@ -12,11 +12,13 @@ from typing import Any
 
 from teamroom.errors import Conflict, Invalid, NotFound
 from teamroom.schemas import HandoffRecord, HandoffResult, ResumeResult
-from teamroom.store.sql import messages
+from teamroom.schemas.locks import LockEntry
+from teamroom.store.sql import locks, messages
 from teamroom.store.sql.tx import Tx, dumps, iso, loads
 
 LIST_FIELDS = ("done", "remaining", "blockers", "files")
 SCAN_LIMIT = 500  # handoffs looked at by a resume without task or id, newest first
+PARK_MS = 24 * 60 * 60 * 1000  # how long transferred locks wait for the handoff to be taken before they are free
 
 
 def handoff_ref(handoff_id: int) -> str:
@@ -29,6 +31,11 @@ def parse_handoff_ref(ref: str) -> int:
     if not digits.isdigit() or len(digits) > 18:
         raise NotFound(f"no handoff {ref!r}; handoff ids look like 'h7' (the handoff_id field of handoff)")
     return int(digits)
+
+
+def parking(handoff_id: int) -> str:
+    """The holder of a handoff's transferred locks until it is taken; ':' is in no agent name."""
+    return f"handoff:{handoff_ref(handoff_id)}"
 
 
 def _record(row: Any) -> HandoffRecord:
@@ -66,19 +73,30 @@ def _notice(record: HandoffRecord) -> str:
 
 
 def create(
-    tx: Tx, agent: str, task: str, summary: str, next_step: str, fields: dict[str, Any], to: list[str] | None
+    tx: Tx,
+    agent: str,
+    task: str,
+    summary: str,
+    next_step: str,
+    fields: dict[str, Any],
+    to: list[str] | None,
+    transfer_locks: bool,
 ) -> HandoffResult:
-    """Store the record and, when ``to`` is given, send it to the recipients in the same transaction."""
+    """Store the record, park the caller's locks for it, and send it to ``to``: one transaction."""
     tx.touch(agent)
     recipients = messages.resolve_recipients(tx, agent, to) if to else []
+    held = [row["resource"] for row in locks.held_by(tx, agent)] if transfer_locks else []
     row = tx.one(
         "INSERT INTO handoffs (sender, task, summary, next_step, done, remaining, blockers, files, branch, scope,"
-        " addressed, recipients, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        " addressed, recipients, locks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             agent, task, summary, next_step, *(dumps(fields[f] or []) for f in LIST_FIELDS), fields["branch"],
-            fields["scope"], dumps(to or []), dumps(recipients), tx.now,
+            fields["scope"], dumps(to or []), dumps(recipients), dumps(held), tx.now,
         ),  # fmt: skip
     )
+    if held:
+        # Tokens are kept; the parking holder is no agent's name, so every claim in between conflicts.
+        locks.reassign(tx, agent, parking(row["id"]), held, expires_at=tx.now + PARK_MS, actor=agent)
     record = _record(row)
     message_id = None
     if recipients:
@@ -106,13 +124,35 @@ def resume(tx: Tx, agent: str, task: str | None, handoff_id: str | None) -> Resu
     else:
         row = _for_agent(tx, agent)
     if row["taken_by"] == agent:
-        return ResumeResult(handoff=_record(row), resumed_before=True)
+        return ResumeResult(handoff=_record(row), resumed_before=True, locks=_held_from(tx, agent, row))
     tx.execute("UPDATE handoffs SET taken_by = ?, taken_at = ? WHERE id = ?", (agent, tx.now, row["id"]))
+    moved = locks.reassign(tx, parking(row["id"]), agent, actor=agent)
+    if moved:  # each lock's own TTL runs from now, as if the taker had just claimed it
+        locks.renew(tx, agent, [lock["resource"] for lock in moved])
     if row["message_id"] is not None:
         messages.settle(tx, agent, row["message_id"], "resume")
     ref = handoff_ref(row["id"])
-    tx.event(agent, "handoff_taken", ref, **{"from": row["sender"]}, task=row["task"], locks=loads(row["locks"]))
-    return ResumeResult(handoff=_record(tx.one("SELECT * FROM handoffs WHERE id = ?", (row["id"],))))
+    tx.event(
+        agent, "handoff_taken", ref, **{"from": row["sender"]}, task=row["task"],
+        locks=[lock["resource"] for lock in moved],
+    )  # fmt: skip
+    row = tx.one("SELECT * FROM handoffs WHERE id = ?", (row["id"],))
+    return ResumeResult(handoff=_record(row), locks=_held_from(tx, agent, row))
+
+
+def _held_from(tx: Tx, agent: str, row: Any) -> list[LockEntry]:
+    """The locks transferred with this handoff that ``agent`` holds now (a lock left parked past PARK_MS is free)."""
+    transferred = set(loads(row["locks"]))
+    if not transferred:
+        return []
+    return [
+        LockEntry(
+            resource=lock["resource"], holder=lock["holder"], mode=lock["mode"], token=lock["token"],
+            reason=lock["reason"], acquired_at=iso(lock["acquired_at"]), expires_at=iso(lock["expires_at"]),
+        )  # fmt: skip
+        for lock in locks.held_by(tx, agent)
+        if lock["resource"] in transferred
+    ]
 
 
 def _taken_elsewhere(row: Any) -> str:
