@@ -35,4 +35,4 @@ class HandoffResult(Model):
 
 class ResumeResult(Model):
     handoff: HandoffRecord
-    resumed_before: bool = Field(False, description="true when you had already taken it (after a crash): nothing changed")
+    resumed_before: bool = Field(False, description="true when you had taken it before (a crash): nothing changed")

@@ -166,7 +166,7 @@ class Store(abc.ABC):
     async def handoff(
         self, agent: str, task: str, summary: str, next_step: str, fields: dict[str, Any], to: list[str] | None
     ) -> HandoffResult:
-        """Store a handoff record (``fields``: done, remaining, blockers, files, branch, scope) and send it to ``to``."""
+        """Store a handoff record (``fields``: done, remaining, blockers, files, branch, scope); send it to ``to``."""
 
     @abc.abstractmethod
     async def resume(self, agent: str, task: str | None, handoff_id: str | None) -> ResumeResult:
