@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import ToolFailed, in_process
 from teamroom.store import SQLiteStore
 from teamroom.tools import board as board_tools
+from tests.conftest import ToolFailed, in_process
 
 pytestmark = pytest.mark.anyio
 

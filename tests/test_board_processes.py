@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from examples.workflow_story import run_story
+
 from tests.procs import served
 
 pytestmark = [pytest.mark.anyio, pytest.mark.processes]

@@ -36,5 +36,5 @@ class HandoffResult(Model):
 
 class ResumeResult(Model):
     handoff: HandoffRecord
-    resumed_before: bool = Field(False, description="true when you had already taken it (after a crash): nothing changed")
+    resumed_before: bool = Field(False, description="true when you had taken it before (a crash): nothing changed")
     locks: list[LockEntry] = Field([], description="the locks transferred with it that you now hold, tokens kept")

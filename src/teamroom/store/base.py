@@ -174,7 +174,7 @@ class Store(abc.ABC):
         to: list[str] | None,
         transfer_locks: bool,
     ) -> HandoffResult:
-        """Store a handoff record (``fields``: done, remaining, blockers, files, branch, scope) and send it to ``to``.
+        """Store a handoff record (``fields``: done, remaining, blockers, files, branch, scope); send it to ``to``.
 
         With ``transfer_locks``, the caller's locks are held for the handoff until it is taken.
         """

@@ -314,8 +314,8 @@ class SQLiteStore(Store):
     async def post_finding(self, agent, body, *, title, scope, kind, tags, refs, supersedes) -> PostResult:
         return await self._write(board.post, agent, body, title, scope, kind, tags, refs, supersedes)
 
-    async def read_board(self, agent, scope, *, since, kinds, author, tags, limit, include_superseded) -> ReadBoardResult:
-        args = (agent, scope, since, kinds, author, tags, limit, include_superseded)
+    async def read_board(self, agent, scope, **filters) -> ReadBoardResult:
+        args = (agent, scope, *(filters[k] for k in ("since", "kinds", "author", "tags", "limit", "include_superseded")))
         return await (self._read if agent is None else self._write)(board.read, *args)
 
     async def handoff(self, agent, task, summary, next_step, fields, to, transfer_locks) -> HandoffResult:

@@ -163,7 +163,15 @@ def _insert(
 
 
 def deliver(
-    tx: Tx, sender: str, recipients: list[str], body: str, *, subject: str, kind: str, payload: dict[str, Any], priority: int
+    tx: Tx,
+    sender: str,
+    recipients: list[str],
+    body: str,
+    *,
+    subject: str,
+    kind: str,
+    payload: dict[str, Any],
+    priority: int,
 ) -> SendResult:
     """Send a message from inside another area's transaction (a handoff's notice), with the default retries."""
     opts = {
