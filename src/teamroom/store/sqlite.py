@@ -25,16 +25,20 @@ from teamroom.schemas import (
     AgentRecord,
     AgentsResult,
     EventsResult,
+    HandoffResult,
     HeartbeatResult,
     InboxResult,
     NackResult,
     PollResult,
+    PostResult,
+    ReadBoardResult,
+    ResumeResult,
     SendResult,
     ThreadResult,
 )
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, events, locks, messages
+from teamroom.store.sql import agents, board, events, handoffs, locks, messages
 from teamroom.store.sql.tx import Tx, iso
 
 log = logging.getLogger(__name__)
@@ -305,6 +309,21 @@ class SQLiteStore(Store):
     async def inbox(self, agent, limit) -> InboxResult:
         return await self._read(messages.inbox, agent, limit)
 
+    # --- board and handoffs ------------------------------------------------------------------
+
+    async def post_finding(self, agent, body, *, title, scope, kind, tags, refs, supersedes) -> PostResult:
+        return await self._write(board.post, agent, body, title, scope, kind, tags, refs, supersedes)
+
+    async def read_board(self, agent, scope, **filters) -> ReadBoardResult:
+        args = (agent, scope, *(filters[k] for k in ("since", "kinds", "author", "tags", "limit", "include_superseded")))
+        return await (self._read if agent is None else self._write)(board.read, *args)
+
+    async def handoff(self, agent, task, summary, next_step, fields, to, transfer_locks) -> HandoffResult:
+        return await self._write(handoffs.create, agent, task, summary, next_step, fields, to, transfer_locks)
+
+    async def resume(self, agent, task, handoff_id) -> ResumeResult:
+        return await self._write(handoffs.resume, agent, task, handoff_id)
+
     # --- locks -------------------------------------------------------------------------------
 
     async def claim_lock(self, agent, resources, mode, ttl_seconds, reason) -> ClaimResult:
@@ -336,5 +355,9 @@ def _heartbeat(tx: Tx, agent: str, status: str | None, task: str | None, note: s
         renewed += count
         held.extend(resources_held)
     return HeartbeatResult(
-        unread=messages.unread(tx, agent), locks=held, leases_renewed=renewed, server_time=iso(tx.now)
+        unread=messages.unread(tx, agent),
+        locks=held,
+        leases_renewed=renewed,
+        server_time=iso(tx.now),
+        board_unread=board.unread_by_scope(tx, agent),
     )
