@@ -55,7 +55,8 @@ teamroom coordinates the agents working on this repository. Pass your agent name
 2. Work loop: poll(wait_seconds=30) leases messages; handle each, then ack its receipt. If you cannot
    handle one, nack it (it is redelivered, attempt + 1). Unacked leases come back after lease_seconds.
 3. send(to=name | [names] | '@all' | '@role', body, kind) to talk; reply_to=message_id keeps a thread.
-4. Findings go on the board: post_finding(scope=workflow, ...); read_board(scope) returns what is new for you.
+4. claim_lock(resources=['src/auth/**']) before editing shared files; release_lock when done.
+5. Findings go on the board: post_finding(scope=workflow, ...); read_board(scope) returns what is new for you.
    Before you stop or your context resets: handoff(task, summary, next_step, to?); the next agent calls resume.
 Errors start with a code (invalid, not_found, not_owner, lease_expired, conflict, too_large, forbidden)
 and say how to fix the call."""
