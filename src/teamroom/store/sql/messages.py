@@ -139,19 +139,19 @@ def _insert(
     ttl = opts["ttl_seconds"]
     expires_at = None if ttl is None else tx.now + ttl * 1000
     payload = opts["payload"]
-    message_id = tx.one(
+    # A new conversation's thread is its first message's id. AUTOINCREMENT hands out one more than
+    # sqlite_sequence holds, so the id is known inside the INSERT and no second statement is needed.
+    message_id, thread_id = tx.one(
         "INSERT INTO messages (sender, recipients, subject, body, kind, payload, priority, thread_id, reply_to,"
-        " idempotency_key, max_attempts, expires_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
+        " idempotency_key, max_attempts, expires_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, 'm' ||"
+        " (COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0) + 1)), ?, ?, ?, ?, ?)"
+        " RETURNING id, thread_id",
         (
             sender, dumps(recipients), opts["subject"], body, opts["kind"],
-            None if payload is None else dumps(payload), opts["priority"], thread_id or "", reply_to,
+            None if payload is None else dumps(payload), opts["priority"], thread_id, reply_to,
             opts["idempotency_key"], opts["max_attempts"], expires_at, tx.now,
         ),  # fmt: skip
-    )[0]
-    if thread_id is None:
-        thread_id = message_ref(message_id)
-        tx.execute("UPDATE messages SET thread_id = ? WHERE id = ?", (thread_id, message_id))
+    )
     tx.conn.executemany(
         "INSERT INTO deliveries (message_id, recipient, state, priority, max_attempts, visible_at, expires_at,"
         " updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
@@ -160,6 +160,40 @@ def _insert(
     ref = message_ref(message_id)
     tx.event(sender, "send", ref, to=recipients, kind=opts["kind"], thread_id=thread_id)
     return SendResult(message_id=ref, thread_id=thread_id, recipients=recipients)
+
+
+def deliver(
+    tx: Tx,
+    sender: str,
+    recipients: list[str],
+    body: str,
+    *,
+    subject: str,
+    kind: str,
+    payload: dict[str, Any],
+    priority: int,
+) -> SendResult:
+    """Send a message from inside another area's transaction (a handoff's notice), with the default retries."""
+    opts = {
+        "subject": subject, "kind": kind, "payload": payload, "priority": priority,
+        "ttl_seconds": None, "max_attempts": 5, "idempotency_key": None,
+    }  # fmt: skip
+    return _insert(tx, sender, recipients, body, opts, None, None)
+
+
+def settle(tx: Tx, agent: str, message_id: int, why: str) -> bool:
+    """Ack ``agent``'s live delivery of a message it no longer needs (what it asked for was done another way).
+
+    The receipt is kept, so an ack the agent sends later with it is a harmless no-op.
+    """
+    settled = tx.execute(
+        "UPDATE deliveries SET state = 'acked', updated_at = ? WHERE message_id = ? AND recipient = ?"
+        f" AND state IN {LIVE}",
+        (tx.now, message_id, agent),
+    ).rowcount
+    if settled:
+        tx.event(agent, "ack", message_ref(message_id), via=why)
+    return bool(settled)
 
 
 def _notify_failure(tx: Tx, delivery: dict[str, Any], state: str, reason: str) -> None:
@@ -290,16 +324,19 @@ def next_ready_at(tx: Tx, agent: str, kinds: list[str] | None, thread_id: str | 
     return row[0]
 
 
+def _receipt_id(receipt: str) -> int:
+    """The delivery id inside a receipt (``r17.3f9a...`` -> 17), or -1 when it has none."""
+    head = receipt.split(".", 1)[0]
+    return int(head[1:]) if head[:1] == "r" and head[1:].isdigit() and len(head) < 20 else -1
+
+
 def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
     """The delivery behind a receipt, if the caller holds its live lease; otherwise the right refusal."""
-    head = receipt.split(".", 1)[0]
-    row = None
-    if head[:1] == "r" and head[1:].isdigit() and len(head) < 20:
-        row = tx.one(
-            "SELECT id, message_id, recipient, state, attempt, max_attempts, expires_at, visible_at, receipt"
-            " FROM deliveries WHERE id = ?",
-            (int(head[1:]),),
-        )
+    row = tx.one(
+        "SELECT id, message_id, recipient, state, attempt, max_attempts, expires_at, visible_at, receipt"
+        " FROM deliveries WHERE id = ?",
+        (_receipt_id(receipt),),
+    )
     if row is None:
         raise NotFound(f"no receipt {receipt!r}; use the receipt field of a message from poll")
     if row["recipient"] != agent:
@@ -316,13 +353,21 @@ def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
 
 def ack(tx: Tx, agent: str, receipts: list[str]) -> AckResult:
     tx.touch(agent)
-    rows = [_leased_row(tx, agent, r) for r in dict.fromkeys(receipts)]
-    for row in rows:
-        if row["state"] == "acked":
-            continue
-        tx.execute("UPDATE deliveries SET state = 'acked', updated_at = ? WHERE id = ?", (tx.now, row["id"]))
-        tx.event(agent, "ack", message_ref(row["message_id"]), attempt=row["attempt"])
-    return AckResult(acked=len(rows))
+    unique = list(dict.fromkeys(receipts))
+    for receipt in unique:
+        # The common case in one statement; anything else is diagnosed below and rolled back.
+        done = tx.one(
+            "UPDATE deliveries SET state = 'acked', updated_at = ?1 WHERE id = ?2 AND receipt = ?3"
+            " AND recipient = ?4 AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?1"
+            " RETURNING message_id, attempt",
+            (tx.now, _receipt_id(receipt), receipt, agent),
+        )
+        if done is None:
+            if _leased_row(tx, agent, receipt)["state"] == "acked":
+                continue  # acking twice with the same receipt is a no-op
+            raise AssertionError("unreachable: _leased_row refuses every other case")
+        tx.event(agent, "ack", message_ref(done[0]), attempt=done[1])
+    return AckResult(acked=len(unique))
 
 
 def nack(tx: Tx, agent: str, receipt: str, reason: str | None, retry_after_seconds: float) -> NackResult:
