@@ -1,23 +1,17 @@
-"""Locks, board and handoffs as a human and a hook see them (each skipped while its area is not in the build)."""
+"""Locks, board and handoffs as a human and a hook see them."""
 
 from __future__ import annotations
 
 import json
 import time
 
-import pytest
-
 from teamroom import hooks
 from teamroom.cli import main
+from teamroom.tools import board, handoffs, locks
 from tests.test_hooks import act, ask, context, hook_input, team
 
 
-def area(name: str):
-    return pytest.importorskip(f"teamroom.tools.{name}", reason=f"tools/{name}.py is not in this build yet")
-
-
 def claim(db, agent: str, resources: list[str], ttl: int = 900) -> None:
-    locks = area("locks")
 
     async def go(store):
         assert (await locks.claim_lock(store, agent, resources, ttl_seconds=ttl, reason="work")).granted
@@ -26,7 +20,6 @@ def claim(db, agent: str, resources: list[str], ttl: int = 900) -> None:
 
 
 def post(db, agent: str, body: str, **options) -> None:
-    board = area("board")
 
     async def go(store):
         await board.post_finding(store, agent, body, **options)
@@ -62,7 +55,6 @@ def test_stop_blocks_while_the_agent_holds_a_lock_and_names_it(db_path):
     assert answer["decision"] == "block"
     assert "you hold 2 locks (src/a.py, src/b/**)" in answer["reason"]
     assert ask(db_path, "Stop", stop_hook_active=False) is None, "once"
-    locks = area("locks")
 
     async def release(store):
         await locks.release_lock(store, "builder-1")
@@ -73,7 +65,6 @@ def test_stop_blocks_while_the_agent_holds_a_lock_and_names_it(db_path):
 
 
 def test_the_hook_counts_unread_board_entries_as_read_board_does_and_forgets_them_once_read(db_path):
-    board = area("board")
     team(db_path)
     post(db_path, "lead", "the login loop is the cookie path", title="cookie path")
     post(db_path, "builder-2", "CI is red", kind="status")
@@ -91,7 +82,6 @@ def test_the_hook_counts_unread_board_entries_as_read_board_does_and_forgets_the
 
 
 def test_a_handoff_addressed_to_the_agents_role_waits_until_resumed(db_path):
-    handoffs = area("handoffs")
     team(db_path)
 
     async def hand(store):
@@ -112,7 +102,6 @@ def test_a_handoff_addressed_to_the_agents_role_waits_until_resumed(db_path):
 
 
 def test_an_agents_own_checkpoint_is_shown_to_a_fresh_context_only(db_path):
-    handoffs = area("handoffs")
     team(db_path)
     assert ask(db_path, "SessionStart") is None
 
@@ -125,7 +114,6 @@ def test_an_agents_own_checkpoint_is_shown_to_a_fresh_context_only(db_path):
 
 
 def test_locks_and_board_commands_show_the_live_state_and_move_no_cursor(db_path, capsys):
-    board = area("board")
     team(db_path)
     claim(db_path, "builder-1", ["src/auth/**"])
     post(db_path, "lead", "first finding")

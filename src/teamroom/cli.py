@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[human], help="agents, queue depths, live locks and recent board entries")
     status.add_argument("--all", action="store_true", help="include agents not seen for 15 minutes")
     status.add_argument("--board", type=int, default=10, metavar="N", help="board entries to show (default 10)")
+    status.add_argument("--scope", help="the board scope to show (default main)")
     agents = sub.add_parser("agents", parents=[human], help="who is here: liveness, status, task, unread, locks")
     agents.add_argument("--all", action="store_true", help="include agents not seen for 15 minutes")
 
@@ -183,7 +184,7 @@ def _human(args: argparse.Namespace) -> int:
     settings, out = Settings.resolve(args.db), console.Out(args.json)
     match args.command:
         case "status":
-            return console.run(console.status, settings, out, args.all, args.board)
+            return console.run(console.status, settings, out, args.all, args.scope, args.board)
         case "agents":
             return console.run(console.agents, settings, out, args.all)
         case "inbox":

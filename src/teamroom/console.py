@@ -8,13 +8,11 @@ nothing moves, nobody looks alive) and writes as an agent of its own, ``human`` 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
 import anyio
@@ -24,9 +22,11 @@ from rich.table import Table
 from rich.text import Text
 
 from teamroom.config import Settings
-from teamroom.errors import NotFound, StoreUnavailable
+from teamroom.errors import StoreUnavailable
 from teamroom.store import SQLiteStore, Store
 from teamroom.tools import agents as agent_tools
+from teamroom.tools import board as board_tools
+from teamroom.tools import locks as lock_tools
 from teamroom.tools import messages as message_tools
 
 LIVENESS_STYLE = {"live": "green", "stale": "yellow", "offline": "dim"}
@@ -63,16 +63,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
-
-
-def optional_tools(area: str) -> ModuleType | None:
-    """tools/<area> when this build has it (locks, board and handoffs arrive separately)."""
-    try:
-        return importlib.import_module(f"teamroom.tools.{area}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"teamroom.tools.{area}":
-            raise
-        return None
 
 
 @asynccontextmanager
@@ -167,8 +157,7 @@ def _agents_table(entries: list[Any], include_offline: bool, queues: dict[str, d
     return table
 
 
-async def status(settings: Settings, out: Out, include_offline: bool, board_limit: int) -> int:
-    locks_area, board_area = optional_tools("locks"), optional_tools("board")
+async def status(settings: Settings, out: Out, include_offline: bool, scope: str | None, board_limit: int) -> int:
     async with open_store(settings) as store:
         found = await agent_tools.agents(store, None, include_offline=include_offline)
         queues = {}
@@ -176,8 +165,8 @@ async def status(settings: Settings, out: Out, include_offline: bool, board_limi
             inbox = await message_tools.inbox(store, a.name, INBOX_PEEK)
             leased = sum(1 for m in inbox.messages if m.state == "leased")
             queues[a.name] = {"queued": a.unread, "leased": leased}
-        locks = None if locks_area is None else (await locks_area.locks(store, None)).locks
-        board = None if board_area is None else await _recent_board(board_area, store, None, board_limit)
+        locks = (await lock_tools.locks(store, None)).locks
+        board = await _recent_board(store, scope, board_limit)
     if out.json:
         out.data(
             {
@@ -192,11 +181,8 @@ async def status(settings: Settings, out: Out, include_offline: bool, board_limi
         return 0
     out.print(Text(f"store {settings.db_path} ({settings.db_origin})", style="dim"))
     out.print(_agents_table(found.agents, include_offline, queues))
-    out.print(_locks_table(locks) if locks is not None else Text("locks are not available in this build", style="dim"))
-    if board is None:
-        out.print(Text("the board is not available in this build", style="dim"))
-    else:
-        out.print(_board_table(board, "recent board entries"))
+    out.print(_locks_table(locks))
+    out.print(_board_table(board, f"recent board entries ({scope or 'main'})"))
     return 0
 
 
@@ -277,11 +263,8 @@ async def thread(settings: Settings, out: Out, thread_id: str, limit: int) -> in
 
 
 async def locks(settings: Settings, out: Out, resource: str | None, holder: str | None) -> int:
-    area = optional_tools("locks")
-    if area is None:
-        raise NotFound("locks are not available in this build of teamroom")
     async with open_store(settings) as store:
-        result = await area.locks(store, None, resource=resource, holder=holder)
+        result = await lock_tools.locks(store, None, resource=resource, holder=holder)
     if out.json:
         out.data(result)
     else:
@@ -307,12 +290,12 @@ def _locks_table(entries: list[Any]) -> Any:
     return table
 
 
-async def _recent_board(area: ModuleType, store: Store, scope: str | None, limit: int, **filters: Any) -> list[Any]:
+async def _recent_board(store: Store, scope: str | None, limit: int, **filters: Any) -> list[Any]:
     """The newest ``limit`` entries of a scope: plain reads from the start (agent None moves no cursor)."""
     entries: list[Any] = []
     since = 0
     while True:
-        page = await area.read_board(store, None, scope=scope, since=since, limit=500, **filters)
+        page = await board_tools.read_board(store, None, scope=scope, since=since, limit=500, **filters)
         entries.extend(page.entries)
         if len(page.entries) < 500:
             return entries[-limit:]
@@ -321,14 +304,12 @@ async def _recent_board(area: ModuleType, store: Store, scope: str | None, limit
 
 async def board(settings: Settings, out: Out, scope: str | None, since: int | None, limit: int, **filters: Any) -> int:
     """Entries after ``since``, or else the newest ``limit``; a human's read moves nobody's cursor."""
-    area = optional_tools("board")
-    if area is None:
-        raise NotFound("the board is not available in this build of teamroom")
     async with open_store(settings) as store:
         if since is None:
-            entries = await _recent_board(area, store, scope, limit, **filters)
+            entries = await _recent_board(store, scope, limit, **filters)
         else:
-            entries = (await area.read_board(store, None, scope=scope, since=since, limit=limit, **filters)).entries
+            page = await board_tools.read_board(store, None, scope=scope, since=since, limit=limit, **filters)
+            entries = page.entries
     if out.json:
         out.data({"scope": scope or "main", "entries": entries})
     else:
@@ -350,7 +331,7 @@ def _board_table(entries: list[Any], title: str) -> Any:
             e.author,
             _short(e.title or e.body, 60),
             _short(", ".join(e.tags or []), 30) or "-",
-            when(getattr(e, "posted_at", None)),
+            when(e.posted_at),
         )
     return table
 
