@@ -136,3 +136,20 @@ def test_locks_and_board_commands_show_the_live_state_and_move_no_cursor(db_path
         return await board.read_board(store, "builder-1")
 
     assert len(act(db_path, unread).entries) == 2, "the human's reads moved no agent's cursor"
+
+
+def test_handing_off_with_the_locks_lets_the_agent_stop_and_the_recipient_hears_of_it(db_path):
+    team(db_path)
+    claim(db_path, "builder-1", ["src/auth/**"])
+    assert ask(db_path, "Stop", stop_hook_active=False, session="before")["decision"] == "block"
+
+    async def hand_off(store):
+        return await handoffs.handoff(
+            store, "builder-1", "fix login", "cause found", "patch the cookie path", to="builder-2", transfer_locks=True
+        )
+
+    handed = act(db_path, hand_off)
+    assert handed.locks == ["src/auth/**"]
+    assert ask(db_path, "Stop", stop_hook_active=False, session="after") is None, "it holds nothing now"
+    text = context(ask(db_path, "SessionStart", agent="builder-2"))
+    assert f"resume(handoff_id={handed.handoff_id!r})" in text
