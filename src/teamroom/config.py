@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from teamroom.errors import Invalid
 
@@ -27,9 +26,12 @@ ENV_DURABILITY = "TEAMROOM_DURABILITY"
 ENV_CLAUDE_SESSION = "CLAUDE_CODE_SESSION_ID"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a teamroom process needs to know about where and how to run."""
+class Settings(NamedTuple):
+    """Everything a teamroom process needs to know about where and how to run.
+
+    Immutable; a NamedTuple rather than a dataclass so that the hooks, which run on every prompt,
+    do not import dataclasses (and inspect and ast behind it).
+    """
 
     db_path: Path
     durability: Durability = "normal"
