@@ -1,18 +1,35 @@
-"""The teamroom command: ``serve`` for MCP clients, ``demo``, and the human commands."""
+"""The teamroom command: ``serve`` for MCP clients, ``demo``, the human commands, hooks and set-up.
+
+The human commands live in `teamroom.console`, the hooks in `teamroom.hooks`, set-up in
+`teamroom.init`; this module only parses arguments and dispatches. ``teamroom hook`` imports
+nothing heavy: it runs on every prompt an agent gets.
+"""
 
 from __future__ import annotations
 
-import argparse
-import logging
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from teamroom import __version__
-from teamroom.config import ENV_DB, ENV_DURABILITY, Settings
+from teamroom.config import ENV_AGENT, ENV_DB, ENV_DURABILITY, Settings
 from teamroom.errors import TeamroomError
+
+if TYPE_CHECKING:
+    import argparse
+
+CLIENTS = ("claude", "codex")
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
+PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="teamroom", description="Coordination for teams of AI coding agents, over MCP.")
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="teamroom", description="Coordination for teams of AI coding agents, over MCP."
+    )
     parser.add_argument("--version", action="version", version=f"teamroom {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -20,35 +37,179 @@ def _parser() -> argparse.ArgumentParser:
         f"the store file (env {ENV_DB}; default: one store per git repository, shared by its worktrees,"
         f" else ~/.local/share/teamroom); durability from {ENV_DURABILITY}=normal|full"
     )
-    serve = sub.add_parser("serve", help="serve MCP on stdio (what an agent's MCP settings run)")
-    serve.add_argument("--db", metavar="PATH", help=db_help)
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--db", metavar="PATH", help=db_help)
+    human = argparse.ArgumentParser(add_help=False, parents=[store])
+    shape = human.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--json", action="store_true", default=None, help="JSON (the default when stdout is not a terminal)"
+    )
+    shape.add_argument("--table", dest="json", action="store_false", help="tables even when stdout is not a terminal")
+
+    serve = sub.add_parser("serve", parents=[store], help="serve MCP on stdio (what an agent's MCP settings run)")
     serve.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
 
     demo = sub.add_parser("demo", help="run a lead and two workers as real server processes and show the exchange")
     demo.add_argument("--db", metavar="PATH", help="store for the demo (default: a fresh temporary file)")
+
+    status = sub.add_parser("status", parents=[human], help="agents, queue depths, live locks and recent board entries")
+    status.add_argument("--all", action="store_true", help="include agents not seen for 15 minutes")
+    status.add_argument("--board", type=int, default=10, metavar="N", help="board entries to show (default 10)")
+    status.add_argument("--scope", help="the board scope to show (default main)")
+    agents = sub.add_parser("agents", parents=[human], help="who is here: liveness, status, task, unread, locks")
+    agents.add_argument("--all", action="store_true", help="include agents not seen for 15 minutes")
+
+    inbox = sub.add_parser("inbox", parents=[human], help="what waits for AGENT, without leasing anything")
+    inbox.add_argument("agent", metavar="AGENT")
+    inbox.add_argument("--limit", type=int, default=100, help="at most this many (1-500, default 100)")
+
+    send = sub.add_parser("send", parents=[human], help="send a message (a human is an agent too: --as human)")
+    send.add_argument("to", metavar="TO", help="a name, names separated by commas, @all or @ROLE")
+    send.add_argument("body", metavar="BODY", help="the message; - reads it from stdin")
+    send.add_argument("--as", dest="sender", default="human", help="send as this agent (default human)")
+    send.add_argument("--subject")
+    send.add_argument(
+        "--kind", default="text", help="text, question, answer, assign, decision_gate, ... (default text)"
+    )
+    send.add_argument("--priority", choices=PRIORITIES, default="normal")
+    send.add_argument("--thread", dest="thread_id", metavar="THREAD_ID")
+    send.add_argument("--reply-to", metavar="MESSAGE_ID", help="joins its thread; TO may then be its sender")
+    send.add_argument("--ttl", dest="ttl_seconds", type=int, metavar="SECONDS", help="expire unacked after this long")
+    send.add_argument("--key", dest="idempotency_key", help="an idempotency key: resending with it sends nothing new")
+
+    thread = sub.add_parser("thread", parents=[human], help="a conversation in order, with each delivery's state")
+    thread.add_argument("thread_id", metavar="THREAD_ID")
+    thread.add_argument("--limit", type=int, default=100, help="at most this many messages (1-500)")
+
+    board = sub.add_parser("board", parents=[human], help="the findings board of SCOPE (default main), read-only")
+    board.add_argument("scope", metavar="SCOPE", nargs="?")
+    board.add_argument("--since", type=int, metavar="SEQ", help="the entries after this seq (default: the newest)")
+    board.add_argument("--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable)")
+    board.add_argument("--author")
+    board.add_argument(
+        "--tag", dest="tags", action="append", metavar="TAG", help="only entries with this tag (repeatable)"
+    )
+    board.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    board.add_argument("--superseded", action="store_true", help="include superseded entries")
+
+    locks = sub.add_parser("locks", parents=[human], help="the live locks (overlapping RESOURCE, when given)")
+    locks.add_argument("resource", metavar="RESOURCE", nargs="?")
+    locks.add_argument("--holder")
+
+    log = sub.add_parser("log", parents=[human], help="the audit log of every state change; -f follows it")
+    log.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they happen")
+    log.add_argument("--agent", help="only events of this agent")
+    log.add_argument(
+        "--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable), e.g. send"
+    )
+    log.add_argument("--limit", type=int, default=50, help="how many recent events first (1-1000, default 50)")
+
+    hook = sub.add_parser(
+        "hook",
+        help="a client hook: reads its JSON on stdin, prints what the agent should know (see README: Hooks)",
+        description=f"The agent is ${ENV_AGENT}, else the agent that registered through the session's server.",
+    )
+    hook.add_argument("client", choices=CLIENTS)
+    hook.add_argument("--event", choices=HOOK_EVENTS, help="override hook_event_name")
+
+    init = sub.add_parser("init", help="set a project up for Claude Code or Codex (merges, never clobbers)")
+    init.add_argument("client", choices=CLIENTS)
+    init.add_argument("--dir", type=Path, help="the project (default: the top of the current git work tree)")
+    init.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    hook = _hook_call(argv)
+    if hook is not None:  # the hot path: runs on every prompt an agent gets
+        from teamroom.hooks import main as hook_main
+
+        return hook_main(*hook)
     args = _parser().parse_args(argv)
+    import logging
+
     logging.basicConfig(
         stream=sys.stderr,
         level=getattr(args, "log_level", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.command == "serve":
-            from teamroom.server import serve
-
-            serve(Settings.resolve(args.db))
-            return 0
-        if args.command == "demo":
-            from teamroom.demo import run_demo
-
-            return run_demo(args.db)
+        return _dispatch(args)
     except TeamroomError as exc:
         print(f"teamroom: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `teamroom log | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _hook_call(argv: list[str]) -> tuple[str, str | None] | None:
+    """``hook CLIENT [--event EVENT]`` parsed without argparse (a few ms on every prompt); else None."""
+    if len(argv) < 2 or argv[0] != "hook" or argv[1] not in CLIENTS:
+        return None
+    if len(argv) == 2:
+        return argv[1], None
+    if len(argv) == 4 and argv[2] == "--event" and argv[3] in HOOK_EVENTS:
+        return argv[1], argv[3]
+    return None
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        from teamroom.server import serve
+
+        serve(Settings.resolve(args.db))
+        return 0
+    if args.command == "demo":
+        from teamroom.demo import run_demo
+
+        return run_demo(args.db)
+    if args.command == "init":
+        from teamroom.init import init, project_dir
+
+        report = init(args.client, (args.dir or project_dir(Path.cwd())).resolve(), dry_run=args.dry_run)
+        print(f"{'would change' if args.dry_run else 'teamroom init'} {args.client} in {report.project}:")
+        for line in report.lines:
+            print(f"  {line}")
+        return 0
+    return _human(args)
+
+
+def _human(args: argparse.Namespace) -> int:
+    from teamroom import console
+
+    settings, out = Settings.resolve(args.db), console.Out(args.json)
+    match args.command:
+        case "status":
+            return console.run(console.status, settings, out, args.all, args.scope, args.board)
+        case "agents":
+            return console.run(console.agents, settings, out, args.all)
+        case "inbox":
+            return console.run(console.inbox, settings, out, args.agent, args.limit)
+        case "send":
+            body = sys.stdin.read() if args.body == "-" else args.body
+            options = {
+                k: getattr(args, k)
+                for k in ("subject", "kind", "priority", "thread_id", "ttl_seconds", "idempotency_key")
+            }
+            return console.run(
+                console.send, settings, out, args.sender, args.to, body, reply_to=args.reply_to, **options
+            )
+        case "thread":
+            return console.run(console.thread, settings, out, args.thread_id, args.limit)
+        case "board":
+            filters = {
+                "kinds": args.kinds,
+                "author": args.author,
+                "tags": args.tags,
+                "include_superseded": args.superseded,
+            }
+            return console.run(console.board, settings, out, args.scope, args.since, args.limit, **filters)
+        case "locks":
+            return console.run(console.locks, settings, out, args.resource, args.holder)
+        case "log":
+            return console.run(console.log, settings, out, args.follow, args.agent, args.kinds, args.limit)
     return 2

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from teamroom.errors import Invalid
 
@@ -23,16 +22,22 @@ STORE_FILE = "teamroom.db"
 ENV_DB = "TEAMROOM_DB"
 ENV_AGENT = "TEAMROOM_AGENT"
 ENV_DURABILITY = "TEAMROOM_DURABILITY"
+# Claude Code gives each stdio server its session id; a hook gets the same id on stdin.
+ENV_CLAUDE_SESSION = "CLAUDE_CODE_SESSION_ID"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a teamroom process needs to know about where and how to run."""
+class Settings(NamedTuple):
+    """Everything a teamroom process needs to know about where and how to run.
+
+    Immutable; a NamedTuple rather than a dataclass so that the hooks, which run on every prompt,
+    do not import dataclasses (and inspect and ast behind it).
+    """
 
     db_path: Path
     durability: Durability = "normal"
     default_agent: str | None = None
     db_origin: str = "flag"  # which rule chose db_path: flag, env, git, user
+    session_id: str | None = None  # the client session this process serves, when the client says
 
     @classmethod
     def resolve(
@@ -50,7 +55,10 @@ class Settings:
         agent = env.get(ENV_AGENT) or None
         if agent is not None and not AGENT_NAME.match(agent):
             raise Invalid(f"{ENV_AGENT}={agent!r} is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)")
-        return cls(db_path=path, durability=durability, default_agent=agent, db_origin=origin)  # type: ignore[arg-type]
+        session = env.get(ENV_CLAUDE_SESSION, "").strip()[:128] or None
+        return cls(
+            db_path=path, durability=durability, default_agent=agent, db_origin=origin, session_id=session  # type: ignore[arg-type]
+        )
 
 
 def _store_path(db: str | os.PathLike[str] | None, cwd: Path, env: os.Mapping[str, str]) -> tuple[Path, str]:

@@ -189,7 +189,9 @@ def _agent_tools(server: TeamroomServer, settings: Settings) -> None:
         description: str | None = None,
     ) -> RegisterResult:
         """Introduce yourself: role and capabilities let others address you as @role. Calling again updates."""
-        return await agent_tools.register(_store(ctx), _me(ctx, agent), role, capabilities, description)
+        return await agent_tools.register(
+            _store(ctx), _me(ctx, agent), role, capabilities, description, settings.session_id
+        )
 
     @server.tool(annotations=WRITE)
     async def heartbeat(

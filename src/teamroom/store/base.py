@@ -76,8 +76,14 @@ class Store(abc.ABC):
     # agents
     @abc.abstractmethod
     async def register(
-        self, agent: str, role: str | None, capabilities: list[str] | None, description: str | None
-    ) -> AgentRecord: ...
+        self,
+        agent: str,
+        role: str | None,
+        capabilities: list[str] | None,
+        description: str | None,
+        session_id: str | None = None,
+    ) -> AgentRecord:
+        """Create or update ``agent``; with ``session_id``, bind that client session to it if unbound."""
 
     @abc.abstractmethod
     async def heartbeat(

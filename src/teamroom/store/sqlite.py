@@ -38,7 +38,7 @@ from teamroom.schemas import (
 )
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, board, events, handoffs, locks, messages
+from teamroom.store.sql import agents, board, events, handoffs, locks, messages, sessions
 from teamroom.store.sql.tx import Tx, iso
 
 log = logging.getLogger(__name__)
@@ -272,8 +272,8 @@ class SQLiteStore(Store):
 
     # --- agents ------------------------------------------------------------------------------
 
-    async def register(self, agent, role, capabilities, description) -> AgentRecord:
-        return await self._write(agents.register, agent, role, capabilities, description)
+    async def register(self, agent, role, capabilities, description, session_id=None) -> AgentRecord:
+        return await self._write(_register, agent, role, capabilities, description, session_id)
 
     async def heartbeat(self, agent, status, task, note) -> HeartbeatResult:
         return await self._write(_heartbeat, agent, status, task, note)
@@ -344,6 +344,13 @@ class SQLiteStore(Store):
 
     async def events(self, after_id, limit, agent=None, kinds=None) -> EventsResult:
         return await self._read(events.events, after_id, limit, agent, kinds)
+
+
+def _register(tx: Tx, agent: str, role, capabilities, description, session_id: str | None) -> AgentRecord:
+    record = agents.register(tx, agent, role, capabilities, description)
+    if session_id is not None:
+        sessions.bind(tx, session_id, agent, "claude", replace=False)
+    return record
 
 
 def _heartbeat(tx: Tx, agent: str, status: str | None, task: str | None, note: str | None) -> HeartbeatResult:

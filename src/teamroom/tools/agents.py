@@ -16,13 +16,19 @@ async def register(
     role: str | None = None,
     capabilities: list[str] | None = None,
     description: str | None = None,
+    session_id: str | None = None,
 ) -> RegisterResult:
-    """Create or update the caller's record; fields left out keep their values."""
+    """Create or update the caller's record; fields left out keep their values.
+
+    ``session_id`` (from the server's environment, never from the agent) binds that client session
+    to the agent, so the session's hooks know whose news to show.
+    """
     agent = _check.agent_name(agent)
     role = _check.label("role", role, 64)
     capabilities = _check.labels("capabilities", capabilities, 32, 64)
     description = _check.text("description", description, Limits.SHORT_TEXT_CHARS)
-    return RegisterResult(agent=await store.register(agent, role, capabilities, description))
+    session_id = _check.label("session_id", session_id)
+    return RegisterResult(agent=await store.register(agent, role, capabilities, description, session_id))
 
 
 async def heartbeat(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,14 +11,20 @@ from typing import Any
 TOUCH_EVERY_MS = 1_000  # last_seen feeds liveness (minutes), so one write a second per agent is plenty
 
 
-@dataclass
 class Tx:
-    """An open transaction: the connection, the time it started, and the audit-log writer."""
+    """An open transaction: the connection, the time it started, and the audit-log writer.
 
-    conn: sqlite3.Connection
-    now: int  # ms since the epoch, read after the write lock was taken
-    seen: dict[str, int] = field(default_factory=dict)  # the store's cache: agent -> last_seen written
-    touched: list[str] = field(default_factory=list)  # agents whose last_seen this transaction wrote
+    A plain class, not a dataclass: the hooks import this module, and dataclasses (with inspect and
+    ast behind it) would cost them ~7 ms on every prompt.
+    """
+
+    __slots__ = ("conn", "now", "seen", "touched")
+
+    def __init__(self, conn: sqlite3.Connection, now: int, seen: dict[str, int] | None = None) -> None:
+        self.conn = conn
+        self.now = now  # ms since the epoch, read after the write lock was taken
+        self.seen = {} if seen is None else seen  # the store's cache: agent -> last_seen written
+        self.touched: list[str] = []  # agents whose last_seen this transaction wrote
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

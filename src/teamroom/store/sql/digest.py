@@ -1,0 +1,155 @@
+"""What the hooks put in front of an agent: its news and its holdings, in one read.
+
+Plain dicts from the standard library only (see `teamroom.store.direct`): the hooks run on
+every prompt and must start in milliseconds. Areas whose tables are not in this store
+(an older schema) contribute nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from teamroom.store.sql.tx import Tx, loads
+
+PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
+EXPIRING_MS = 2 * 60 * 1000  # a lock this close to its end is worth a warning
+
+
+def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
+    """Unread messages (the ``top`` most urgent), leases held, and whatever the other areas add."""
+    tables = {r[0] for r in tx.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    out: dict[str, Any] = {"agent": agent, "now": tx.now, "messages": _unread(tx, agent, top)}
+    out["leases"] = [
+        {"message_id": f"m{r[0]}", "from": r[1], "subject": r[2], "expires_at": r[3]}
+        for r in tx.all(
+            "SELECT m.id, m.sender, m.subject, d.visible_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
+            " WHERE d.recipient = ? AND d.state = 'leased' AND d.visible_at > ? ORDER BY d.id",
+            (agent, tx.now),
+        )
+    ]
+    for name, contribute in CONTRIBUTIONS:
+        if name in tables:
+            out.update(contribute(tx, agent, top))
+    return out
+
+
+def _unread(tx: Tx, agent: str, top: int) -> dict[str, Any]:
+    """Deliveries the agent can poll (queued, or a lapsed lease): the ``top`` most urgent and the ``top`` newest."""
+    waiting = (
+        " FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ?"
+        " AND (d.state = 'queued' OR (d.state = 'leased' AND d.visible_at <= ?))"
+    )
+    count, newest = tx.one(f"SELECT COUNT(*), MAX(d.id){waiting}", (agent, tx.now))
+    columns = f"SELECT d.id, m.id, m.sender, m.subject, m.kind, m.priority, m.body{waiting}"
+    urgent = tx.all(f"{columns} ORDER BY d.priority DESC, d.id LIMIT ?", (agent, tx.now, top))
+    latest = tx.all(f"{columns} ORDER BY d.id DESC LIMIT ?", (agent, tx.now, top))
+    return {
+        "count": count,
+        "newest": newest or 0,
+        "top": [_row(r) for r in urgent],
+        "latest": [_row(r) for r in latest],
+    }
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "delivery": r[0],
+        "message_id": f"m{r[1]}",
+        "from": r[2],
+        "subject": r[3] or _first_line(r[6]),
+        "kind": r[4],
+        "priority": PRIORITY_NAMES.get(r[5], "normal"),
+    }
+
+
+def _first_line(body: str, width: int = 80) -> str:
+    line = body.strip().splitlines()[0] if body.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
+    """The agent's live locks, each marked when it ends within EXPIRING_MS."""
+    rows = tx.all(
+        "SELECT resource, mode, token, expires_at FROM locks WHERE holder = ? AND expires_at > ? ORDER BY resource",
+        (agent, tx.now),
+    )
+    return {
+        "locks": [
+            {
+                "resource": r[0],
+                "mode": r[1],
+                "token": r[2],
+                "expires_at": r[3],
+                "expiring": r[3] - tx.now <= EXPIRING_MS,
+            }
+            for r in rows
+        ]
+    }
+
+
+# The board's own rule (store/sql/board.py): past the agent's cursor, not its own, not superseded, not read.
+_BOARD_UNREAD = (
+    " FROM board_entries e LEFT JOIN board_cursors c ON c.agent = ?1 AND c.scope = e.scope"
+    " WHERE (c.agent IS NOT NULL OR e.scope = ?2) AND e.seq > COALESCE(c.seq, 0) AND e.author != ?1"
+    " AND NOT EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id)"
+    " AND NOT EXISTS (SELECT 1 FROM board_reads r WHERE r.agent = ?1 AND r.scope = e.scope AND r.seq = e.seq)"
+)
+DEFAULT_SCOPE = "main"  # followed by everyone; other scopes once the agent posted to or read them
+
+
+def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
+    scopes = []
+    for scope, count, newest in tx.all(
+        f"SELECT e.scope, COUNT(*), MAX(e.seq){_BOARD_UNREAD} GROUP BY e.scope ORDER BY e.scope", (agent, DEFAULT_SCOPE)
+    ):
+        entries = tx.all(
+            f"SELECT e.seq, e.kind, e.author, e.title, e.body{_BOARD_UNREAD} AND e.scope = ?3"
+            " ORDER BY e.seq DESC LIMIT ?4",
+            (agent, DEFAULT_SCOPE, scope, top),
+        )
+        scopes.append(
+            {
+                "scope": scope,
+                "unread": count,
+                "newest": newest,
+                "top": [
+                    {"seq": r[0], "kind": r[1], "author": r[2], "title": r[3] or _first_line(r[4])} for r in entries
+                ],
+            }
+        )
+    return {"board": scopes}
+
+
+HANDOFF_SCAN = 500  # open handoffs looked at, newest first (as resume does)
+
+
+def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
+    """Open handoffs addressed to the agent or its role, and its own open checkpoints (as resume finds them)."""
+    me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
+    groups = set() if me is None else {*(loads(me[1]) or []), *([me[0]] if me[0] else [])}
+    mine = {agent, *(f"@{g}" for g in groups), *(f"@{g}s" for g in groups)}
+    found = []
+    for row in tx.all(
+        "SELECT id, sender, task, next_step, recipients, addressed FROM handoffs WHERE taken_by IS NULL"
+        " ORDER BY id DESC LIMIT ?",
+        (HANDOFF_SCAN,),
+    ):
+        addressed = mine.intersection([*loads(row[4]), *loads(row[5])])
+        checkpoint = row[1] == agent and row[4] == "[]" and not _handed_on(tx, agent, row[2], row[0])
+        if addressed or checkpoint:
+            found.append(
+                {"handoff_id": f"h{row[0]}", "seq": row[0], "from": row[1], "task": row[2], "next_step": row[3]}
+            )
+        if len(found) >= top:
+            break
+    return {"handoffs": found}
+
+
+def _handed_on(tx: Tx, agent: str, task: str, handoff_id: int) -> bool:
+    return (
+        tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (task, agent, handoff_id)) is not None
+    )
+
+
+# (table that must exist, f(tx, agent, top) -> keys to add): an older store without it adds nothing.
+CONTRIBUTIONS: list[tuple[str, Any]] = [("locks", _locks), ("board_entries", _board), ("handoffs", _handoffs)]

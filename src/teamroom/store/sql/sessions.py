@@ -1,0 +1,44 @@
+"""Sessions: which agent a client session speaks for, and what the hooks last showed it.
+
+A Claude Code session gives its MCP servers its id (``CLAUDE_CODE_SESSION_ID``) and gives its
+hooks the same id on stdin; binding the two is how a hook knows whose inbox to read when
+``TEAMROOM_AGENT`` is not set. This module imports only the standard library: the hooks use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from teamroom.store.sql.tx import Tx, dumps, loads
+
+
+def bind(tx: Tx, session_id: str, agent: str, client: str | None, *, replace: bool) -> bool:
+    """Bind ``session_id`` to ``agent``; True when that changed anything.
+
+    The first agent that registers through a session's server keeps the session
+    (``replace=False``: a subagent sharing its parent's server does not take it over); a hook
+    that knows the agent from ``TEAMROOM_AGENT`` is authoritative (``replace=True``).
+    """
+    row = tx.one("SELECT agent FROM sessions WHERE session_id = ?", (session_id,))
+    if row is not None and (row[0] == agent or not replace):
+        return False
+    tx.execute(
+        "INSERT INTO sessions (session_id, agent, client, bound_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (session_id) DO UPDATE SET agent = excluded.agent, client = excluded.client,"
+        " bound_at = excluded.bound_at, shown = NULL",
+        (session_id, agent, client, tx.now),
+    )
+    tx.event(agent, "session_bound", session_id, client=client, previous=None if row is None else row[0])
+    return True
+
+
+def lookup(tx: Tx, session_id: str) -> tuple[str, dict[str, Any]] | None:
+    """The agent bound to ``session_id`` and what the hooks last showed it, or None."""
+    row = tx.one("SELECT agent, shown FROM sessions WHERE session_id = ?", (session_id,))
+    return None if row is None else (row[0], loads(row[1]) or {})
+
+
+def remember_shown(tx: Tx, session_id: str, agent: str, shown: dict[str, Any]) -> None:
+    """Record what a hook just put in front of the session (hook bookkeeping, not coordination state:
+    no audit event)."""
+    tx.execute("UPDATE sessions SET shown = ? WHERE session_id = ? AND agent = ?", (dumps(shown), session_id, agent))
