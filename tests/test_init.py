@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -97,6 +100,12 @@ def test_init_codex_will_not_guess_around_an_inline_mcp_servers_table(tmp_path):
     assert (tmp_path / ".codex" / "config.toml").read_text() == own
 
 
+def _bin_dir() -> str:
+    """Where the command init writes lives: a client runs it with its own PATH, which has it."""
+    found = shutil.which("teamroom")
+    return os.path.dirname(found) if found else os.path.dirname(sys.executable)
+
+
 def test_the_init_command_prints_what_it_changed_and_the_hook_it_wrote_runs(tmp_path, capsys, db_path):
     assert main(["init", "claude", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -109,7 +118,7 @@ def test_the_init_command_prints_what_it_changed_and_the_hook_it_wrote_runs(tmp_
         input=json.dumps({"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(tmp_path)}),
         capture_output=True,
         text=True,
-        env={"TEAMROOM_DB": str(db_path), "TEAMROOM_AGENT": "nobody", "PATH": "/usr/bin:/bin"},
+        env={"TEAMROOM_DB": str(db_path), "TEAMROOM_AGENT": "nobody", "PATH": f"{_bin_dir()}:/usr/bin:/bin"},
         timeout=30,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
