@@ -290,5 +290,21 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Serve MCP on stdio until the client closes it."""
-    build_server(settings).run()
+    """Serve MCP on stdio until the client closes it.
+
+    A store that cannot be opened (read-only, corrupt, from a newer teamroom) fails inside the
+    SDK's task groups; it is re-raised bare so the CLI prints its one line, not a traceback.
+    """
+    try:
+        build_server(settings).run()
+    except BaseExceptionGroup as group:
+        ours, rest = group.split(TeamroomError)
+        if ours is None or rest is not None:
+            raise
+        raise _first_leaf(ours) from None
+
+
+def _first_leaf(group: BaseException) -> BaseException:
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group

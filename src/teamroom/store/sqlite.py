@@ -9,6 +9,7 @@ which changes on a connection whenever another connection commits.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -87,10 +88,19 @@ def _unavailable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
     elif "full" in text:
         hint = "the disk is full; free some space"
     elif "unable to open" in text:
-        hint = "the store's directory does not exist or cannot be written; pass --db a path you can write"
+        hint = _open_hint(path)
     else:
         hint = "check the file and its directory"
     return StoreUnavailable(f"store {path}: {text}: {hint}")
+
+
+def _open_hint(path: Path) -> str:
+    """Why SQLite could not open ``path``, as far as the file system tells."""
+    if path.is_dir():
+        return "that is a directory; pass --db the path of a file (it is created if missing)"
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
+        return "the store file or its directory is read-only; fix the permissions or pass --db a writable path"
+    return "the store's directory does not exist or cannot be written; pass --db a path you can write"
 
 
 class SQLiteStore(Store):
@@ -125,20 +135,25 @@ class SQLiteStore(Store):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from None
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._refuse_newer(conn)  # before anything writes to it, WAL mode included
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
-        except sqlite3.Error as exc:
-            raise _unavailable(self.path, exc) from None
+        except BaseException as exc:
+            conn.close()  # a store refused at open is left exactly as it was found
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(self.path, exc) from None
+            raise
         self._conn = conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        known = migrations()
-        latest = known[-1][0]
-        for number, script in known:
+        for number, script in migrations():
             if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
                 continue
             conn.execute("BEGIN IMMEDIATE")
@@ -150,8 +165,13 @@ class SQLiteStore(Store):
                     log.info("store %s: applied migration %04d", self.path, number)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # a failed COMMIT (disk full) has rolled back already
+                    conn.execute("ROLLBACK")
                 raise
+        self._refuse_newer(conn)  # a newer teamroom may have migrated it meanwhile
+
+    def _refuse_newer(self, conn: sqlite3.Connection) -> None:
+        latest = migrations()[-1][0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > latest:
             raise StoreUnavailable(
