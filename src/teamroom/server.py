@@ -173,11 +173,11 @@ def _message_tools(server: TeamroomServer, settings: Settings) -> None:
     @server.tool(annotations=WRITE)
     async def send(
         ctx: Ctx,
+        body: Annotated[str, Field(description="The message, up to 64 KiB")],
         to: Annotated[
             str | list[str] | None,
             Field(description="'name', ['a', 'b'], '@all' or '@role' (e.g. '@builders'); default with reply_to: its sender"),
-        ],
-        body: Annotated[str, Field(description="The message, up to 64 KiB")],
+        ] = None,
         agent: AgentArg = None,
         subject: str | None = None,
         kind: MessageKind = "text",
