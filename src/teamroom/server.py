@@ -7,21 +7,22 @@ with its SPEC code.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from teamroom import __version__
 from teamroom.config import Settings
-from teamroom.errors import TeamroomError
+from teamroom.errors import NotFound, TeamroomError
 from teamroom.schemas import (
     AckResult,
     AgentsResult,
@@ -63,17 +64,50 @@ RO = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=Tr
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
 IDEMPOTENT = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 
-AgentArg = Annotated[str | None, Field(description="Your agent name, e.g. 'builder-1' (default: $TEAMROOM_AGENT)")]
+AgentArg = Annotated[str | None, Field(description="Your name, e.g. 'builder-1' (default $TEAMROOM_AGENT)")]
 
 
 class TeamroomServer(MCPServer[App]):
-    """MCPServer whose tool errors read ``code: how to fix`` with no SDK prefix."""
+    """MCPServer whose tool errors read ``code: how to fix`` with no SDK prefix, and whose tool list
+    is as small as it can be: every agent carries it in its context on every turn."""
+
+    _listed: list[Any] | None = None
+
+    async def list_tools(self) -> list[Any]:
+        if self._listed is None:
+            self._listed = [
+                tool.model_copy(update={"input_schema": compact_schema(tool.input_schema)})
+                for tool in await super().list_tools()
+            ]
+        return self._listed
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             return CallToolResult(content=[TextContent(type="text", text=error_text(exc))], is_error=True)
+
+
+def compact_schema(schema: Any) -> Any:
+    """Drop what teaches an agent nothing: generated titles, and ``anyOf [X, null]`` for an optional X.
+
+    Leaving a parameter out is how an agent says "none"; the server still accepts an explicit null.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: compact_schema(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    if "properties" in schema:
+        out["properties"] = {name: compact_schema(prop) for name, prop in schema["properties"].items()}
+    options = out.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del out["anyOf"]
+        out.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        if out.get("default", 0) is None:
+            del out["default"]
+    return out
 
 
 def error_text(exc: ToolError) -> str:
@@ -110,7 +144,9 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
     # Static resources get no Context in the SDK, so they reach the lifespan's App through this.
     current: list[App] = []
 
-    server = TeamroomServer("teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = TeamroomServer(
+        "teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING"
+    )
     _agent_tools(server, settings)
     _message_tools(server, settings)
     _lock_tools(server, settings)
@@ -267,23 +303,42 @@ def _json(model: Any) -> str:
     return model.model_dump_json(by_alias=True, indent=2)
 
 
+def _resource_errors(fn: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    """Domain errors from a resource reach the client as their ``code: how to fix`` text."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> str:
+        try:
+            return await fn(*args, **kwargs)
+        except NotFound as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        except TeamroomError as exc:
+            raise ResourceError(str(exc)) from None
+
+    return wrapper
+
+
 def _resources(server: TeamroomServer, current: list[App]) -> None:
     @server.resource("teamroom://agents", mime_type="application/json")
+    @_resource_errors
     async def agents_resource() -> str:
         """Every agent with liveness, status, locks and unread count."""
         return _json(await agent_tools.agents(current[-1].store, None, include_offline=True))
 
     @server.resource("teamroom://inbox/{agent}", mime_type="application/json")
+    @_resource_errors
     async def inbox_resource(agent: str, ctx: Ctx) -> str:
         """What waits for one agent, without leasing anything."""
         return _json(await message_tools.inbox(_store(ctx), agent))
 
     @server.resource("teamroom://threads/{thread_id}", mime_type="application/json")
+    @_resource_errors
     async def thread_resource(thread_id: str, ctx: Ctx) -> str:
         """One conversation with its deliveries."""
         return _json(await message_tools.thread(_store(ctx), None, thread_id))
 
     @server.resource("teamroom://events", mime_type="application/json")
+    @_resource_errors
     async def events_resource() -> str:
         """The newest 200 entries of the audit log."""
         return _json(await message_tools.events(current[-1].store, limit=200))

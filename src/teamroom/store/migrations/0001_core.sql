@@ -51,10 +51,12 @@ CREATE TABLE deliveries (
     reason       TEXT,
     updated_at   INTEGER NOT NULL
 );
--- Live rows only: the queue a poll scans stays small however many acked rows pile up.
+-- Partial indexes over live rows only: what a poll or a sweep reads stays small however many
+-- acked rows pile up. SQLite uses a partial index only when a query repeats its WHERE term
+-- literally, so the queries in store/sql/messages.py spell these terms out.
 CREATE INDEX deliveries_ready ON deliveries (recipient, priority DESC, id)
     WHERE state IN ('queued', 'leased');
-CREATE INDEX deliveries_visible ON deliveries (visible_at) WHERE state IN ('queued', 'leased');
+CREATE INDEX deliveries_leased ON deliveries (visible_at) WHERE state = 'leased';
 CREATE INDEX deliveries_expiry ON deliveries (expires_at)
     WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL;
 CREATE INDEX deliveries_message ON deliveries (message_id);

@@ -59,8 +59,8 @@ def require(tx: Tx, name: str) -> None:
 
 def unread_counts(tx: Tx) -> dict[str, int]:
     rows = tx.all(
-        "SELECT recipient, COUNT(*) FROM deliveries WHERE state = 'queued'"
-        " OR (state = 'leased' AND visible_at <= ?) GROUP BY recipient",
+        "SELECT recipient, COUNT(*) FROM deliveries WHERE state IN ('queued', 'leased')"
+        " AND (state = 'queued' OR visible_at <= ?) GROUP BY recipient",
         (tx.now,),
     )
     return {r[0]: r[1] for r in rows}

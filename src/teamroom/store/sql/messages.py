@@ -139,19 +139,19 @@ def _insert(
     ttl = opts["ttl_seconds"]
     expires_at = None if ttl is None else tx.now + ttl * 1000
     payload = opts["payload"]
-    message_id = tx.one(
+    # A new conversation's thread is its first message's id. AUTOINCREMENT hands out one more than
+    # sqlite_sequence holds, so the id is known inside the INSERT and no second statement is needed.
+    message_id, thread_id = tx.one(
         "INSERT INTO messages (sender, recipients, subject, body, kind, payload, priority, thread_id, reply_to,"
-        " idempotency_key, max_attempts, expires_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
+        " idempotency_key, max_attempts, expires_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, 'm' ||"
+        " (COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0) + 1)), ?, ?, ?, ?, ?)"
+        " RETURNING id, thread_id",
         (
             sender, dumps(recipients), opts["subject"], body, opts["kind"],
-            None if payload is None else dumps(payload), opts["priority"], thread_id or "", reply_to,
+            None if payload is None else dumps(payload), opts["priority"], thread_id, reply_to,
             opts["idempotency_key"], opts["max_attempts"], expires_at, tx.now,
         ),  # fmt: skip
-    )[0]
-    if thread_id is None:
-        thread_id = message_ref(message_id)
-        tx.execute("UPDATE messages SET thread_id = ? WHERE id = ?", (thread_id, message_id))
+    )
     tx.conn.executemany(
         "INSERT INTO deliveries (message_id, recipient, state, priority, max_attempts, visible_at, expires_at,"
         " updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
@@ -216,7 +216,7 @@ def sweep(tx: Tx) -> None:
             tx.event(row["recipient"], "lease_lapsed", message_ref(row["message_id"]), attempt=row["attempt"])
     stale = tx.all(
         "SELECT id, message_id, recipient, attempt, max_attempts, expires_at FROM deliveries"
-        " WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?",
+        " WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL AND expires_at <= ? AND state = 'queued'",
         (tx.now,),
     )
     for row in map(dict, stale):
@@ -290,16 +290,19 @@ def next_ready_at(tx: Tx, agent: str, kinds: list[str] | None, thread_id: str | 
     return row[0]
 
 
+def _receipt_id(receipt: str) -> int:
+    """The delivery id inside a receipt (``r17.3f9a...`` -> 17), or -1 when it has none."""
+    head = receipt.split(".", 1)[0]
+    return int(head[1:]) if head[:1] == "r" and head[1:].isdigit() and len(head) < 20 else -1
+
+
 def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
     """The delivery behind a receipt, if the caller holds its live lease; otherwise the right refusal."""
-    head = receipt.split(".", 1)[0]
-    row = None
-    if head[:1] == "r" and head[1:].isdigit() and len(head) < 20:
-        row = tx.one(
-            "SELECT id, message_id, recipient, state, attempt, max_attempts, expires_at, visible_at, receipt"
-            " FROM deliveries WHERE id = ?",
-            (int(head[1:]),),
-        )
+    row = tx.one(
+        "SELECT id, message_id, recipient, state, attempt, max_attempts, expires_at, visible_at, receipt"
+        " FROM deliveries WHERE id = ?",
+        (_receipt_id(receipt),),
+    )
     if row is None:
         raise NotFound(f"no receipt {receipt!r}; use the receipt field of a message from poll")
     if row["recipient"] != agent:
@@ -316,13 +319,21 @@ def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
 
 def ack(tx: Tx, agent: str, receipts: list[str]) -> AckResult:
     tx.touch(agent)
-    rows = [_leased_row(tx, agent, r) for r in dict.fromkeys(receipts)]
-    for row in rows:
-        if row["state"] == "acked":
-            continue
-        tx.execute("UPDATE deliveries SET state = 'acked', updated_at = ? WHERE id = ?", (tx.now, row["id"]))
-        tx.event(agent, "ack", message_ref(row["message_id"]), attempt=row["attempt"])
-    return AckResult(acked=len(rows))
+    unique = list(dict.fromkeys(receipts))
+    for receipt in unique:
+        # The common case in one statement; anything else is diagnosed below and rolled back.
+        done = tx.one(
+            "UPDATE deliveries SET state = 'acked', updated_at = ?1 WHERE id = ?2 AND receipt = ?3"
+            " AND recipient = ?4 AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?1"
+            " RETURNING message_id, attempt",
+            (tx.now, _receipt_id(receipt), receipt, agent),
+        )
+        if done is None:
+            if _leased_row(tx, agent, receipt)["state"] == "acked":
+                continue  # acking twice with the same receipt is a no-op
+            raise AssertionError("unreachable: _leased_row refuses every other case")
+        tx.event(agent, "ack", message_ref(done[0]), attempt=done[1])
+    return AckResult(acked=len(unique))
 
 
 def nack(tx: Tx, agent: str, receipt: str, reason: str | None, retry_after_seconds: float) -> NackResult:
@@ -347,7 +358,7 @@ def renew_leases(tx: Tx, agent: str) -> int:
     """Extend every live lease of ``agent`` by its original duration, from now."""
     renewed = tx.execute(
         "UPDATE deliveries SET visible_at = ? + lease_ms, updated_at = ?"
-        " WHERE recipient = ? AND state = 'leased' AND visible_at > ?",
+        " WHERE recipient = ? AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?",
         (tx.now, tx.now, agent, tx.now),
     ).rowcount
     if renewed:  # a new deadline is a state change: the log must be able to tell when each lease ends

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+
+TOUCH_EVERY_MS = 1_000  # last_seen feeds liveness (minutes), so one write a second per agent is plenty
 
 
 @dataclass
@@ -15,6 +18,8 @@ class Tx:
 
     conn: sqlite3.Connection
     now: int  # ms since the epoch, read after the write lock was taken
+    seen: dict[str, int] = field(default_factory=dict)  # the store's cache: agent -> last_seen written
+    touched: list[str] = field(default_factory=list)  # agents whose last_seen this transaction wrote
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
@@ -34,6 +39,9 @@ class Tx:
 
     def touch(self, agent: str) -> None:
         """Record that ``agent`` called a tool now; a name that calls any tool is known from then on."""
+        if self.seen.get(agent, -TOUCH_EVERY_MS) > self.now - TOUCH_EVERY_MS:
+            return
+        self.touched.append(agent)
         new = self.conn.execute(
             "INSERT OR IGNORE INTO agents (name, first_seen, last_seen) VALUES (?, ?, ?)",
             (agent, self.now, self.now),

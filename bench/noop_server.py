@@ -1,0 +1,24 @@
+"""The floor: a server on the same SDK with one tool that does nothing but return a small model."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from mcp.server import MCPServer
+
+
+class Pong(BaseModel):
+    ok: bool
+
+
+server = MCPServer("noop")
+
+
+@server.tool()
+async def noop(agent: str | None = None) -> Pong:
+    """Do nothing."""
+    return Pong(ok=True)
+
+
+if __name__ == "__main__":
+    server.run()

@@ -1,0 +1,45 @@
+"""What an agent sees of the server: the tool list, annotations and instructions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mcp import Client
+
+from teamroom.config import Settings
+from teamroom.server import build_server
+from tests.conftest import in_process
+
+pytestmark = pytest.mark.anyio
+
+
+async def _listed(db_path):
+    async with Client(build_server(Settings(db_path=db_path))) as client:
+        return (await client.list_tools()).tools, client.instructions
+
+
+async def test_the_tool_list_carries_no_generated_titles_or_null_types(db_path):
+    tools, _ = await _listed(db_path)
+    text = json.dumps([t.input_schema for t in tools])
+    assert '"title"' not in text and '"null"' not in text
+    send = next(t for t in tools if t.name == "send")
+    assert send.input_schema["required"] == ["body"]
+    assert send.input_schema["properties"]["thread_id"] == {"type": "string"}
+
+
+async def test_an_explicit_null_for_an_optional_parameter_is_still_accepted(db_path, clock):
+    async with in_process(db_path, clock) as call:
+        await call("register", agent="a", role=None)
+        assert (await call("poll", agent="a", kinds=None, thread_id=None))["messages"] == []
+
+
+async def test_every_tool_is_described_and_honestly_annotated(db_path):
+    tools, instructions = await _listed(db_path)
+    read_only = {t.name for t in tools if t.annotations.read_only_hint}
+    assert {"agents", "thread"} <= read_only
+    assert not read_only & {"send", "poll", "ack", "nack", "register", "heartbeat"}
+    for tool in tools:
+        assert tool.description and len(tool.description) < 300, tool.name
+        assert "agent" in tool.input_schema["properties"], tool.name
+    assert "poll" in instructions and "ack" in instructions
