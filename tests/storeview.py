@@ -20,7 +20,9 @@ def snapshot(db: Path, *, skip: tuple[str, ...] = ("events",)) -> dict[str, list
         ]
         view = {t: sorted(conn.execute(f'SELECT * FROM "{t}"'), key=repr) for t in tables if t != "sqlite_sequence"}
         if "sqlite_sequence" in tables:  # the log's own counter moves with the log
-            view["sqlite_sequence"] = [r for r in conn.execute("SELECT * FROM sqlite_sequence ORDER BY 1") if r[0] not in skip]
+            view["sqlite_sequence"] = [
+                r for r in conn.execute("SELECT * FROM sqlite_sequence ORDER BY 1") if r[0] not in skip
+            ]
         return view
     finally:
         conn.close()

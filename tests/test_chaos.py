@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from chaos import ChaosConfig, run_chaos
-from chaos.check import check
-from chaos.history import History, Op
-from conftest import in_process
+
+from tests.chaos import ChaosConfig, run_chaos
+from tests.chaos.check import check
+from tests.chaos.history import History, Op
+from tests.conftest import in_process
 
 SHORT = ChaosConfig(seconds=10, servers=3, seed=7)
 
@@ -126,4 +127,3 @@ def test_the_long_run_is_a_command(tmp_path: Path) -> None:
     root = Path(__file__).parent.parent
     done = subprocess.run([sys.executable, "-m", "tests.chaos", "--help"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0 and "--seconds" in done.stdout, done.stderr
-

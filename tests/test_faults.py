@@ -19,11 +19,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import ToolFailed, in_process
 from mcp import Client, StdioServerParameters
-from storeview import SPEC_CODES, integrity
 
 from teamroom.store.sqlite import migrations, statements
+from tests.conftest import ToolFailed, in_process
+from tests.storeview import SPEC_CODES, integrity
 
 SERVE = [sys.executable, "-m", "teamroom", "serve", "--db"]
 
@@ -119,7 +119,9 @@ async def test_a_store_that_cannot_be_used_is_refused_at_start_in_one_clear_line
     }
     for name, server in servers.items():
         _, stderr = server.communicate(timeout=60)
-        assert_one_clear_line(subprocess.CompletedProcess(server.args, server.returncode, "", stderr), name, *cases[name][1])
+        assert_one_clear_line(
+            subprocess.CompletedProcess(server.args, server.returncode, "", stderr), name, *cases[name][1]
+        )
     assert {name: digest(cases[name][0]) for name in before} == before
 
 
@@ -323,7 +325,9 @@ def test_garbage_on_stdin_never_stops_the_server(tmp_path: Path) -> None:
          "params": {"name": "send", "arguments": {"agent": "a", "to": "a", "body": "x" * 3_000_000}}},
         {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "agents", "arguments": {"agent": "a"}}},
     ]  # fmt: skip
-    server = subprocess.Popen([*SERVE, str(tmp_path / "t.db")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [*SERVE, str(tmp_path / "t.db")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         for line in lines:
             server.stdin.write((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n")

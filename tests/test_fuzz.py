@@ -24,12 +24,12 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
-from conftest import ToolFailed, in_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storeview import SPEC_CODES, diff, snapshot
 
 from teamroom.schemas.common import MESSAGE_KINDS
+from tests.conftest import ToolFailed, in_process
+from tests.storeview import SPEC_CODES, diff, snapshot
 
 EXAMPLES_PER_TOOL = 120
 
@@ -60,7 +60,8 @@ AGENTS = ["lead", "builder-1", "builder-2", "reviewer"]
 HOSTILE_TEXT = [
     "", " ", "\x00", "a\x00b", "\ud800", "lone \udfff surrogate", "\u202eevil", "\x1b[31mred", "\r\n", "\t",
     "a/./../../b", "../../etc/passwd", "/etc/passwd", "\\", "..\\..\\x", "C:\\x", "./a//b", "**", "a/**/../b",
-    "@", "@@all", "@all", "@ ", "'; DROP TABLE messages; --", "%s%n%x", "{}", "null", "m0", "m-1", "m99999999999999999999",
+    "@", "@@all", "@all", "@ ", "'; DROP TABLE messages; --", "%s%n%x", "{}", "null",
+    "m0", "m-1", "m99999999999999999999",
     "r1.", "r" + "9" * 30 + ".x", "🦀" * 50, "é" * 300, "x" * 201, "x" * 4097, "x" * 65_537, "é" * 32_769,
     "x" * 300_000,
 ]  # fmt: skip
@@ -78,11 +79,20 @@ def nested(depth: int) -> Any:
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
-hostile = st.sampled_from(HOSTILE_TEXT) | st.sampled_from(HOSTILE_OTHER) | st.text(max_size=40) | st.builds(nested, st.sampled_from([20, 60]))
+hostile = (
+    st.sampled_from(HOSTILE_TEXT)
+    | st.sampled_from(HOSTILE_OTHER)
+    | st.text(max_size=40)
+    | st.builds(nested, st.sampled_from([20, 60]))
+)
 agent_name = st.sampled_from(AGENTS) | st.from_regex(re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"), fullmatch=True)
 short_text = st.text(max_size=80) | st.sampled_from(["x" * 200, "x" * 4096, "é" * 100])
 label = st.text(alphabet=string.ascii_letters + string.digits + "-_.:/", min_size=1, max_size=30)
@@ -95,7 +105,9 @@ def ints(low: int, high: int) -> st.SearchStrategy[int]:
 # Valid (and edge) values by parameter name; anything not here gets values from its schema type.
 HINTS: dict[str, st.SearchStrategy[Any]] = {
     "agent": agent_name | pick("owner"),
-    "to": agent_name | st.sampled_from(["@all", "@builder", "@builders", "@lead", "@nobody"]) | st.lists(agent_name, min_size=1, max_size=3),
+    "to": agent_name
+    | st.sampled_from(["@all", "@builder", "@builders", "@lead", "@nobody"])
+    | st.lists(agent_name, min_size=1, max_size=3),
     "body": st.text(min_size=1, max_size=200) | st.sampled_from(["x" * 65_536, "é" * 32_768]),
     "subject": short_text,
     "title": short_text,
@@ -124,7 +136,10 @@ HINTS: dict[str, st.SearchStrategy[Any]] = {
     "reason": short_text,
     "include_offline": st.booleans(),
     # locks, board and handoffs (issues 3 and 4)
-    "resources": st.lists(st.sampled_from(["src/a.py", "src/**", "*.md", "deploy:prod", "a/./../../b", "/abs", "..", "a\\b"]) | label, max_size=4),
+    "resources": st.lists(
+        st.sampled_from(["src/a.py", "src/**", "*.md", "deploy:prod", "a/./../../b", "/abs", "..", "a\\b"]) | label,
+        max_size=4,
+    ),
     "resource": st.sampled_from(["src/a.py", "src/**", "deploy:prod"]) | label,
     "holder": agent_name,
     "mode": st.sampled_from(["exclusive", "shared"]),
@@ -187,7 +202,9 @@ class Pools:
     def learn(self, value: Any) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
-                if key in ("message_id", "thread_id", "receipt", "id", "handoff_id", "reply_to") and isinstance(item, str):
+                if key in ("message_id", "thread_id", "receipt", "id", "handoff_id", "reply_to") and isinstance(
+                    item, str
+                ):
                     if item not in self.ids[key]:
                         self.ids[key].append(item)
                 else:
@@ -261,7 +278,9 @@ async def test_every_tool_answers_any_arguments_with_a_result_or_a_spec_error_an
                 assert failure.code in SPEC_CODES, f"{tool}({_show(args)}) answered outside SPEC: {failure.text[:300]}"
                 assert failure.text.split(":", 1)[1].strip(), f"{tool}: an error with no text"
                 after = await anyio.to_thread.run_sync(snapshot, db_path)
-                assert before == after, f"refused {tool}({_show(args)}) ({failure.text[:100]}) changed {diff(before, after)}"
+                assert before == after, (
+                    f"refused {tool}({_show(args)}) ({failure.text[:100]}) changed {diff(before, after)}"
+                )
                 seen[tool].add(failure.code)
             else:
                 json.dumps(result)

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         senders=args.senders,
         consumers={"q1": 4, "q2": 3},
     )
-    print(f"chaos: {args.servers} servers, {args.seconds:g} s, seed {args.seed}, store {workdir}/teamroom.db", flush=True)
+    print(
+        f"chaos: {args.servers} servers, {args.seconds:g} s, seed {args.seed}, store {workdir}/teamroom.db", flush=True
+    )
     started = time.monotonic()
     report = anyio.run(run_chaos, config, workdir)
     print(f"{'wall seconds':>24}: {time.monotonic() - started:.0f}")

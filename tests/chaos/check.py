@@ -134,7 +134,9 @@ def replay_log(conn: sqlite3.Connection, report: Report) -> Replay:
             continue
         if kind == "lease":
             if d.state == "leased" and d.expires > at:
-                report.bad(f"{where}: leased while attempt {d.attempt}'s lease ran {d.expires - at} ms more: two holders")
+                report.bad(
+                    f"{where}: leased while attempt {d.attempt}'s lease ran {d.expires - at} ms more: two holders"
+                )
             elif d.state not in ("queued", "leased"):
                 report.bad(f"{where}: leased again after it was {d.state}")
             if attempt != d.attempt + 1:
@@ -242,7 +244,9 @@ def sends(history: History, conn: sqlite3.Connection, senders: list[str], report
             report.bad(f"{sender}'s send {key} was answered with {len(ids)} different messages {sorted(ids)}")
     marks = ", ".join("?" * len(senders))
     stored: dict[str, tuple[tuple[str, str], str]] = {}
-    for row in conn.execute(f"SELECT id, sender, idempotency_key, body FROM messages WHERE sender IN ({marks})", senders):
+    for row in conn.execute(
+        f"SELECT id, sender, idempotency_key, body FROM messages WHERE sender IN ({marks})", senders
+    ):
         ident = (row["sender"], row["idempotency_key"])
         stored[f"m{row['id']}"] = ident
         if ident not in attempted:

@@ -9,10 +9,10 @@ the call timed out: the call may or may not have taken effect, as in Jepsen's hi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from mcp import Client, StdioServerParameters
 
+from ..procs import serve_command
 from .history import History, Op
 
 CALL_TIMEOUT_S = 20.0
@@ -80,10 +81,10 @@ class Cluster:
 
     async def _run(self, node: Node, *, task_status: TaskStatus[None]) -> None:
         pidfile = self.workdir / f"server-{node.id}.pid"
+        command, args = serve_command()
         params = StdioServerParameters(
             command="/bin/sh",
-            args=["-c", _LAUNCH, "sh", str(pidfile), str(self.log_path(node)),
-                  sys.executable, "-m", "teamroom", "serve", "--db", str(self.db)],  # fmt: skip
+            args=["-c", _LAUNCH, "sh", str(pidfile), str(self.log_path(node)), command, *args, "--db", str(self.db)],
             env={"PYTHONUNBUFFERED": "1"},
         )
         started = False
@@ -110,10 +111,8 @@ class Cluster:
         if node.killed or node.pid is None:
             return
         node.killed = True
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(node.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.history.kills += 1
         node.stop.set()
         self._wake()

@@ -102,7 +102,12 @@ async def consumer(run: Run, worker: str, queue: str) -> None:
         draining = run.stopping.is_set()
         lease = rng.randint(*run.config.lease_seconds)
         op = await call(
-            worker, "poll", agent=queue, limit=rng.randint(1, 5), lease_seconds=lease, wait_seconds=0.5 if draining else 0.2
+            worker,
+            "poll",
+            agent=queue,
+            limit=rng.randint(1, 5),
+            lease_seconds=lease,
+            wait_seconds=0.5 if draining else 0.2,
         )
         if op.outcome != "ok" or not op.result["messages"]:
             continue
