@@ -79,7 +79,7 @@ class _Busy(Exception):
     """Another connection holds the lock this transaction needs; it was rolled back, retry it."""
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
 
@@ -94,6 +94,8 @@ def _unavailable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
         hint = "the disk is full; free some space"
     elif "unable to open" in text:
         hint = _open_hint(path)
+    elif _is_busy(exc):
+        hint = f"another process has held the store's lock too long; retry, or find it with: fuser {path}"
     else:
         hint = "check the file and its directory"
     return StoreUnavailable(f"store {path}: {text}: {hint}")
