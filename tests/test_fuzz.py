@@ -19,6 +19,7 @@ import string
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import anyio
 import anyio.from_thread
@@ -26,6 +27,7 @@ import anyio.to_thread
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mcp.shared.exceptions import MCPError
 
 from teamroom.schemas.common import MESSAGE_KINDS
 from tests.conftest import ToolFailed, in_process
@@ -363,5 +365,37 @@ async def test_an_unknown_tool_is_not_found(db_path: Path) -> None:
     assert refused.value.code == "not_found"
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _show(args: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}"[:80] for k, v in args.items())
+
+
+@pytest.mark.anyio
+async def test_every_resource_answers_hostile_ids_with_content_or_a_coded_error(db_path: Path, clock) -> None:
+    async with in_process(db_path, clock) as call:
+        pools = Pools()
+        await seed(call, pools)
+        templates = [t.uri_template for t in (await call.client.list_resource_templates()).resource_templates]
+        assert templates and all(t.count("{") == 1 and t.endswith("}") for t in templates), templates
+        ids = [*AGENTS, *pools.ids["thread_id"][:3], *(s for s in HOSTILE_TEXT if _encodable(s) and len(s) < 5_000)]
+        answered = Counter()
+        for template in templates:
+            for value in ids:
+                uri = template.split("{")[0] + quote(value, safe="")  # every template ends in its one {id}
+                try:
+                    json.loads(await call.resource(uri))
+                    answered["ok"] += 1
+                except MCPError as error:
+                    message = error.error.message
+                    assert message.split(":", 1)[0] in SPEC_CODES or message.startswith("Unknown resource"), (
+                        f"{uri[:80]}: {message[:200]}"
+                    )
+                    answered[message.split(":", 1)[0]] += 1
+    assert answered["ok"] > 0 and answered["invalid"] > 0 and answered["not_found"] > 0, answered

@@ -73,6 +73,7 @@ def check(history: History, db: Path, workdir: Path, *, senders: list[str], queu
         store_health(conn, report)
         replay = replay_log(conn, report)
         log_matches_store(conn, replay, report)
+        agents_logged(conn, report)
         observed = observed_leases(history, replay, report)
         acks(history, observed, replay, conn, report)
         sends(history, conn, senders, report)
@@ -173,6 +174,21 @@ def log_matches_store(conn: sqlite3.Connection, replay: Replay, report: Report) 
             report.bad(f"delivery {key}: the log says {d.state}/{d.attempt}, the store {row['state']}/{row['attempt']}")
     for key in pending:
         report.bad(f"delivery {key} was sent according to the log but is not in the store")
+
+
+def agents_logged(conn: sqlite3.Connection, report: Report) -> None:
+    """Every agent's first sighting is logged once, and its record is what its last register said."""
+    sightings = Counter(r[0] for r in conn.execute("SELECT subject FROM events WHERE kind = 'agent_seen'"))
+    registered = {
+        agent: json.loads(data)
+        for agent, data in conn.execute("SELECT agent, data FROM events WHERE kind = 'register' ORDER BY id")
+    }
+    for name, role, capabilities in conn.execute("SELECT name, role, capabilities FROM agents"):
+        if sightings[name] != 1:
+            report.bad(f"agent {name} was first seen {sightings[name]} times according to the log")
+        said = registered.get(name)
+        if said is not None and (said["role"], said["capabilities"]) != (role, json.loads(capabilities)):
+            report.bad(f"agent {name} is {role}/{capabilities} in the store, the log's last register says {said}")
 
 
 # --- what callers saw --------------------------------------------------------------------------
