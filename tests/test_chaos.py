@@ -60,7 +60,7 @@ async def small_history(db: Path) -> History:
 
 
 def run_check(history: History, db: Path) -> list[str]:
-    return check(history, db, db.parent, senders=["s"], queues=["q"]).violations
+    return check(history, db, db.parent, senders=["s"]).violations
 
 
 @pytest.mark.anyio

@@ -65,7 +65,7 @@ class Replay:
     kinds: Counter[str] = field(default_factory=Counter)
 
 
-def check(history: History, db: Path, workdir: Path, *, senders: list[str], queues: list[str]) -> Report:
+def check(history: History, db: Path, workdir: Path, *, senders: list[str]) -> Report:
     report = Report()
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row

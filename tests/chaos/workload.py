@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
@@ -152,8 +151,6 @@ async def killer(run: Run, tg) -> None:
 
 # --- the run ---------------------------------------------------------------------------------
 
-Worker = Callable[[Run, anyio.abc.TaskGroup], Awaitable[None]]
-
 
 def live_deliveries(db: Path) -> int:
     conn = sqlite3.connect(db, timeout=10)
@@ -202,7 +199,7 @@ async def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> Report:
             await _drain(run, db)
             run.done.set()
         cluster.stop_all()
-    return check(history, db, workdir, senders=run.sender_names(), queues=list(config.consumers))
+    return check(history, db, workdir, senders=run.sender_names())
 
 
 async def _setup_call(cluster: Cluster, name: str) -> None:
