@@ -318,6 +318,13 @@ BASELINE: dict[str, dict[str, Any]] = {
     "ack": {"agent": Pick("owner", 0), "receipts": [Pick("receipt", 0)]},
     "nack": {"agent": Pick("owner", 0), "receipt": Pick("receipt", 0)},
     "thread": {"agent": "lead", "thread_id": Pick("thread_id", 0)},
+    "claim_lock": {"agent": "builder-1", "resources": ["src/app.py"], "ttl_seconds": 60},
+    "release_lock": {"agent": "builder-1", "resources": ["src/app.py"]},
+    "locks": {"agent": "lead"},
+    "post_finding": {"agent": "lead", "body": "the cache is stale"},
+    "read_board": {"agent": "lead"},
+    "handoff": {"agent": "lead", "task": "release", "summary": "half done", "next_step": "tag it"},
+    "resume": {"agent": "lead", "task": "release"},
 }
 
 
