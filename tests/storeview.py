@@ -1,10 +1,15 @@
-"""Looking at a store file from the outside, the way the tests that judge the server do."""
+"""Looking at a store file (and the server's tools) from the outside, the way the tests that judge the server do."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+import anyio
+
+from teamroom.config import Settings
+from teamroom.server import build_server
 
 SPEC_CODES = ("invalid", "not_found", "not_owner", "lease_expired", "conflict", "too_large", "forbidden")
 
@@ -44,3 +49,12 @@ def diff(before: dict[str, list], after: dict[str, list]) -> str:
         if old != new:
             changed.append(f"{table}: -{sorted(old - new)[:3]} +{sorted(new - old)[:3]}")
     return "; ".join(changed) or "no change"
+
+
+def tool_names() -> set[str]:
+    """The tools this build of the server has (tests of tools still being built skip without them)."""
+
+    async def names() -> set[str]:
+        return {t.name for t in await build_server(Settings(db_path=Path("unused.db"))).list_tools()}
+
+    return anyio.run(names)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anyio
 import pytest
 
-from teamroom.config import Settings
-from teamroom.server import build_server
 from tests.conftest import ToolFailed, in_process
-from tests.storeview import diff, snapshot
+from tests.storeview import diff, snapshot, tool_names
 
 pytestmark = pytest.mark.anyio
 
@@ -30,14 +27,7 @@ async def refused(call, db: Path, tool: str, codes: tuple[str, ...], **args) -> 
     return failure.value.text
 
 
-def _tool_names() -> set[str]:
-    async def names() -> set[str]:
-        return {t.name for t in await build_server(Settings(db_path=Path("unused.db"))).list_tools()}
-
-    return anyio.run(names)
-
-
-TOOLS = _tool_names()
+TOOLS = tool_names()
 needs_locks = pytest.mark.skipif("claim_lock" not in TOOLS, reason="locks are not on this branch yet (issue 3)")
 needs_board = pytest.mark.skipif("post_finding" not in TOOLS, reason="the board is not on this branch yet (issue 4)")
 

@@ -18,9 +18,19 @@ from pathlib import Path
 
 from teamroom.store.sql.tx import iso
 
+from . import locks
 from .history import SPEC_CODES, History
 
 Key = tuple[str, str]  # (message id, recipient): one delivery
+
+# What a well-behaved caller can be told in the chaos: a late ack or nack; a release after its
+# lock expired and was taken over (not_owner) or after an unanswered release went through (not_found).
+EXPECTED_REFUSALS = {
+    ("ack", "lease_expired"),
+    ("nack", "lease_expired"),
+    ("release_lock", "not_found"),
+    ("release_lock", "not_owner"),
+}
 
 
 @dataclass
@@ -80,6 +90,7 @@ def check(history: History, db: Path, workdir: Path, *, senders: list[str]) -> R
         dead_letters(conn, report)
         errors(history, workdir, report)
         report.counts.update(_counts(history, replay, conn, senders))
+        locks.check(history, conn, report)
         for last in ("lost", "duplicated"):
             report.counts[last] = report.counts.pop(last)
     finally:
@@ -312,7 +323,7 @@ def errors(history: History, workdir: Path, report: Report) -> None:
         if op.outcome == "fail":
             if op.code not in SPEC_CODES:
                 report.bad(f"{op.tool} answered with a code outside SPEC: {op.error[:200]}")
-            elif not (op.tool in ("ack", "nack") and op.code == "lease_expired"):
+            elif (op.tool, op.code) not in EXPECTED_REFUSALS:
                 report.bad(f"{op.tool}({_short(op.args)}) was refused: {op.error[:200]}")
         elif op.outcome == "info" and op.error == "timeout":
             report.bad(f"{op.tool} on server {op.node} got no answer in time")

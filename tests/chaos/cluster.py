@@ -57,6 +57,7 @@ class Cluster:
         self._ids = itertools.count()
         self._changed = anyio.Event()
         self._closing = False
+        self.tools: set[str] = set()
 
     # --- processes -------------------------------------------------------------------------
 
@@ -134,6 +135,17 @@ class Cluster:
             if nodes:
                 return self.rng.choice(nodes)
             await self._changed.wait()
+
+    async def list_tools(self) -> set[str]:
+        """The servers' tool names (the workload adapts: lock claimers need claim_lock)."""
+        while True:
+            node = await self.pick()
+            try:
+                assert node.client is not None
+                self.tools = {t.name for t in (await node.client.list_tools()).tools}
+                return self.tools
+            except Exception:  # killed meanwhile; ask another
+                continue
 
     # --- calls -----------------------------------------------------------------------------
 

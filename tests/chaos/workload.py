@@ -22,6 +22,7 @@ import anyio
 from .check import Report, check
 from .cluster import Cluster
 from .history import History
+from .locks import lock_claimer
 
 BODY_FLAVOURS = ["plain", "ünïcödé ✓", "emoji 🦀🐍", "tab\tand newline\n", "quote ' \" \\ back"]
 
@@ -33,6 +34,7 @@ class ChaosConfig:
     seed: int = 1
     senders: int = 2
     consumers: dict[str, int] = field(default_factory=lambda: {"q1": 3, "q2": 2})  # queue agent -> tasks
+    claimers: int = 3  # lock claimers, one agent each (when the servers have claim_lock)
     lease_seconds: tuple[int, int] = (1, 2)
     kill_every: tuple[float, float] = (0.4, 1.5)
     drain_timeout: float = 60.0
@@ -50,6 +52,9 @@ class Run:
 
     def sender_names(self) -> list[str]:
         return [f"s{i}" for i in range(self.config.senders)]
+
+    def claimer_names(self) -> list[str]:
+        return [f"l{i}" for i in range(self.config.claimers)] if "claim_lock" in self.cluster.tools else []
 
 
 # --- workers -------------------------------------------------------------------------------
@@ -183,11 +188,14 @@ async def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> Report:
         async with anyio.create_task_group() as starting:  # all at once on a fresh file: concurrent migration
             for _ in range(config.servers):
                 starting.start_soon(cluster.start)
-        for name in [*config.consumers, *run.sender_names()]:
+        await cluster.list_tools()
+        for name in [*config.consumers, *run.sender_names(), *run.claimer_names()]:
             await _setup_call(cluster, name)
         async with anyio.create_task_group() as workers:
             for name in run.sender_names():
                 workers.start_soon(sender, run, name)
+            for name in run.claimer_names():
+                workers.start_soon(lock_claimer, run, name)
             for queue, count in config.consumers.items():
                 for i in range(count):
                     workers.start_soon(consumer, run, f"{queue}-consumer-{i}", queue)
