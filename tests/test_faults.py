@@ -21,6 +21,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from teamroom.errors import StoreUnavailable
 from teamroom.store.sqlite import migrations, statements
 from tests.conftest import ToolFailed, in_process
 from tests.storeview import SPEC_CODES, integrity
@@ -145,31 +146,44 @@ async def test_a_read_only_store_is_refused_at_start_in_one_line_and_left_untouc
 @pytest.mark.anyio
 async def test_a_store_corrupted_inside_answers_calls_with_a_clean_error(tmp_path: Path) -> None:
     db = tmp_path / "teamroom.db"
-    await make_store(db, messages=60)  # enough rows for several pages of messages and deliveries
+    await make_store(db, messages=60)  # enough rows for many pages of messages and deliveries
     page = sqlite3.connect(db).execute("PRAGMA page_size").fetchone()[0]
     size = db.stat().st_size
-    with db.open("r+b") as f:  # the b-tree header of every page past the schema's gets garbage
-        for offset in range(page * 2, size, page):
+    with db.open("r+b") as f:  # the b-tree header of each page in the file's second half: rows, not the schema
+        for offset in range(size // 2 // page * page, size, page):
             f.seek(offset)
             f.write(b"\xee" * 12)
 
-    async with in_process(db) as call:
-        refusals = []
-        for tool, args in [
-            ("poll", {"agent": "builder", "limit": 100}),
-            ("thread", {"agent": "lead", "thread_id": "m1"}),
-            ("agents", {"agent": "lead"}),
-            ("send", {"agent": "lead", "to": "builder", "body": "one more"}),
-        ]:
-            try:
-                await call(tool, **args)
-            except ToolFailed as failure:
-                refusals.append(failure.text)
+    refusals = []
+    try:
+        async with in_process(db) as call:
+            for tool, args in [
+                ("poll", {"agent": "builder", "limit": 100}),
+                ("thread", {"agent": "lead", "thread_id": "m1"}),
+                ("agents", {"agent": "lead"}),
+                ("send", {"agent": "lead", "to": "builder", "body": "one more"}),
+            ]:
+                try:
+                    await call(tool, **args)
+                except ToolFailed as failure:
+                    refusals.append(failure.text)
+    except StoreUnavailable as refused:  # noticed already at open: as good, if it is the same clean error
+        refusals.append(str(refused))
+    except BaseExceptionGroup as group:
+        matched, _ = group.split(StoreUnavailable)
+        assert matched is not None, group
+        refusals.append(str(_leaf(matched)))
     # SQLite cannot notice every corruption (a damaged index may just find nothing), but what it
     # notices is a clean `unavailable` error that says what to do; never `internal`.
     assert any(t.startswith("unavailable: ") and "malformed" in t and "move it aside" in t for t in refusals), refusals
     for text in refusals:
         assert text.split(":", 1)[0] in (*SPEC_CODES, "unavailable"), text
+
+
+def _leaf(group: BaseException) -> BaseException:
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
 
 
 @pytest.mark.processes
