@@ -104,6 +104,8 @@ def ints(low: int, high: int) -> st.SearchStrategy[int]:
     return st.integers(low, high) | st.sampled_from([low, high, low - 1, high + 1])
 
 
+BOARD_KINDS = ["finding", "status", "intent", "question", "decision", "note"]
+
 # Valid (and edge) values by parameter name; anything not here gets values from its schema type.
 HINTS: dict[str, st.SearchStrategy[Any]] = {
     "agent": agent_name | pick("owner"),
@@ -113,8 +115,8 @@ HINTS: dict[str, st.SearchStrategy[Any]] = {
     "body": st.text(min_size=1, max_size=200) | st.sampled_from(["x" * 65_536, "é" * 32_768]),
     "subject": short_text,
     "title": short_text,
-    "kind": st.sampled_from(MESSAGE_KINDS),
-    "kinds": st.lists(st.sampled_from(MESSAGE_KINDS), max_size=3),
+    "kind": st.sampled_from([*MESSAGE_KINDS, *BOARD_KINDS]),
+    "kinds": st.lists(st.sampled_from([*MESSAGE_KINDS, *BOARD_KINDS]), max_size=3),
     "priority": st.sampled_from(["low", "normal", "high", "urgent"]),
     "status": st.sampled_from(["idle", "working", "blocked", "done"]),
     "payload": st.dictionaries(st.text(max_size=10), JSON, max_size=5),
@@ -133,7 +135,14 @@ HINTS: dict[str, st.SearchStrategy[Any]] = {
     "capability": label,
     "capabilities": st.lists(label, max_size=4),
     "description": short_text,
-    "task": short_text,
+    "task": st.sampled_from(["release", "fix-cache"]) | st.text(min_size=1, max_size=80),
+    "summary": st.text(min_size=1, max_size=200),
+    "next_step": st.text(min_size=1, max_size=200),
+    "done": st.lists(short_text, max_size=3),
+    "remaining": st.lists(short_text, max_size=3),
+    "blockers": st.lists(short_text, max_size=3),
+    "files": st.lists(st.sampled_from(["src/app.py", "README.md", "a/./../../b"]) | label, max_size=3),
+    "branch": label,
     "note": short_text,
     "reason": short_text,
     "include_offline": st.booleans(),
