@@ -24,7 +24,7 @@ def _lease_all(db: str, start, out) -> None:
         store = SQLiteStore(db)
         await store.open()
         leased = []
-        start.wait()
+        start.wait()  # a barrier: nobody leases before every process has its store open
         while True:
             batch = (await store.lease("worker", 1, 3600, None, None)).messages
             if not batch:
@@ -52,11 +52,10 @@ async def _fill(db: Path) -> list[str]:
 def test_processes_racing_to_lease_never_get_the_same_delivery(db_path):
     sent = anyio.run(_fill, db_path)
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
+    start, out = ctx.Barrier(PROCESSES), ctx.Queue()
     workers = [ctx.Process(target=_lease_all, args=(str(db_path), start, out)) for _ in range(PROCESSES)]
     for w in workers:
         w.start()
-    start.set()
     results = [out.get(timeout=60) for _ in workers]
     for w in workers:
         w.join(timeout=10)

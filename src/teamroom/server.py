@@ -26,16 +26,25 @@ from teamroom.errors import NotFound, TeamroomError
 from teamroom.schemas import (
     AckResult,
     AgentsResult,
+    HandoffResult,
     HeartbeatResult,
     NackResult,
     PollResult,
+    PostResult,
+    ReadBoardResult,
     RegisterResult,
+    ResumeResult,
     SendResult,
     ThreadResult,
 )
+from teamroom.schemas.board import BoardKind
 from teamroom.schemas.common import MessageKind, Priority
+from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store import Clock, SQLiteStore, Store
 from teamroom.tools import agents as agent_tools
+from teamroom.tools import board as board_tools
+from teamroom.tools import handoffs as handoff_tools
+from teamroom.tools import locks as lock_tools
 from teamroom.tools import messages as message_tools
 
 log = logging.getLogger(__name__)
@@ -46,6 +55,9 @@ teamroom coordinates the agents working on this repository. Pass your agent name
 2. Work loop: poll(wait_seconds=30) leases messages; handle each, then ack its receipt. If you cannot
    handle one, nack it (it is redelivered, attempt + 1). Unacked leases come back after lease_seconds.
 3. send(to=name | [names] | '@all' | '@role', body, kind) to talk; reply_to=message_id keeps a thread.
+4. claim_lock(resources=['src/auth/**']) before editing shared files; release_lock when done.
+5. Findings go on the board: post_finding(scope=workflow, ...); read_board(scope) returns what is new for you.
+   Before you stop or your context resets: handoff(task, summary, next_step, to?); the next agent calls resume.
 Errors start with a code (invalid, not_found, not_owner, lease_expired, conflict, too_large, forbidden)
 and say how to fix the call."""
 
@@ -187,7 +199,7 @@ def _agent_tools(server: TeamroomServer, settings: Settings) -> None:
         task: Annotated[str | None, Field(description="What you are working on, one line")] = None,
         note: str | None = None,
     ) -> HeartbeatResult:
-        """Say you are alive; renews all your message leases and locks. Returns your unread count."""
+        """Say you are alive; renews all your message leases and locks. Returns unread messages and board entries."""
         return await agent_tools.heartbeat(_store(ctx), _me(ctx, agent), status, task, note)
 
     @server.tool(annotations=RO)
@@ -278,22 +290,144 @@ def _message_tools(server: TeamroomServer, settings: Settings) -> None:
 # --- locks ----------------------------------------------------------------------------------
 
 
+ResourcesArg = Annotated[
+    str | list[str],
+    Field(description="Repo-relative paths, globs or names, e.g. ['src/auth/login.py', 'src/api/**', 'deploy:prod']"),
+]
+
+
 def _lock_tools(server: TeamroomServer, settings: Settings) -> None:
-    """claim_lock, release_lock, locks (issue 3)."""
+    """claim_lock, release_lock, locks."""
+
+    @server.tool(annotations=WRITE)
+    async def claim_lock(
+        ctx: Ctx,
+        resources: ResourcesArg,
+        agent: AgentArg = None,
+        mode: Annotated[
+            Literal["exclusive", "shared"], Field(description="shared: many readers; exclusive: one writer")
+        ] = "exclusive",
+        ttl_seconds: Annotated[int, Field(description="Expires unless renewed (heartbeat renews all)")] = 900,
+        reason: Annotated[str | None, Field(description="Shown to whoever you block")] = None,
+        wait_seconds: Annotated[float, Field(description="Wait up to this long (max 50) for conflicts")] = 0,
+    ) -> ClaimResult:
+        """Lock paths, globs or names before editing: all or none (`conflicts` say who holds what); keep `token`."""
+        return await lock_tools.claim_lock(
+            _store(ctx), _me(ctx, agent), resources, mode, ttl_seconds, reason, wait_seconds
+        )
+
+    @server.tool(annotations=IDEMPOTENT)
+    async def release_lock(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        resources: Annotated[
+            str | list[str] | None, Field(description="As claimed; omit to release every lock you hold")
+        ] = None,
+    ) -> ReleaseResult:
+        """Release your locks (all of them without `resources`). Another agent's lock is not_owner."""
+        return await lock_tools.release_lock(_store(ctx), _me(ctx, agent), resources)
+
+    @server.tool(annotations=RO)
+    async def locks(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        resource: Annotated[
+            str | None, Field(description="Only locks overlapping this path, glob or name, e.g. 'src/auth/**'")
+        ] = None,
+        holder: str | None = None,
+        limit: Annotated[int, Field(description="1-100; `more` counts the rest")] = 100,
+    ) -> LocksResult:
+        """Live locks: who holds what, in which mode, with which fencing token, until when."""
+        return await lock_tools.locks(_store(ctx), _me(ctx, agent), resource, holder, limit)
 
 
 # --- board ----------------------------------------------------------------------------------
 
 
 def _board_tools(server: TeamroomServer, settings: Settings) -> None:
-    """post_finding, read_board (issue 4)."""
+    @server.tool(annotations=WRITE)
+    async def post_finding(
+        ctx: Ctx,
+        body: Annotated[str, Field(description="The entry, up to 64 KiB")],
+        agent: AgentArg = None,
+        title: str | None = None,
+        scope: Annotated[
+            str | None,
+            Field(description="One per workflow, e.g. 'auth-review' (default 'main'); the first poster owns it"),
+        ] = None,
+        kind: Annotated[
+            BoardKind | None, Field(description="Default 'finding'; only the scope's owner posts 'decision'")
+        ] = None,
+        tags: list[str] | None = None,
+        refs: Annotated[list[str] | None, Field(description="Files, ids, URLs")] = None,
+        supersedes: Annotated[str | None, Field(description="Id of your own entry this replaces")] = None,
+    ) -> PostResult:
+        """Publish to a workflow's shared board. Entries are never edited; supersedes replaces one of yours."""
+        return await board_tools.post_finding(
+            _store(ctx), _me(ctx, agent), body, title, scope, kind, tags, refs, supersedes
+        )
+
+    @server.tool(annotations=WRITE)
+    async def read_board(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        scope: Annotated[str | None, Field(description="Default 'main'")] = None,
+        since: Annotated[
+            int | None, Field(description="Read after this seq, mark nothing; omit: only what you have not read")
+        ] = None,
+        kinds: list[BoardKind] | None = None,
+        author: str | None = None,
+        tags: Annotated[list[str] | None, Field(description="Entries with any of these tags")] = None,
+        limit: Annotated[int, Field(description="1-500")] = 50,
+        include_superseded: bool = False,
+    ) -> ReadBoardResult:
+        """What is new for you on a scope's board, oldest first, then marked read. since=0 reads it all."""
+        return await board_tools.read_board(
+            _store(ctx), _me(ctx, agent), scope, since, kinds, author, tags, limit, include_superseded
+        )
 
 
 # --- handoffs -------------------------------------------------------------------------------
 
 
 def _handoff_tools(server: TeamroomServer, settings: Settings) -> None:
-    """handoff, resume (issue 4)."""
+    @server.tool(annotations=WRITE)
+    async def handoff(
+        ctx: Ctx,
+        task: Annotated[str, Field(description="The task's name, e.g. 'fix-token-refresh'")],
+        summary: Annotated[str, Field(description="Where things stand now")],
+        next_step: Annotated[str, Field(description="The concrete next action for whoever resumes")],
+        agent: AgentArg = None,
+        to: Annotated[
+            str | list[str] | None,
+            Field(description="'name' or '@role' (they get a handoff message); omit for your own checkpoint"),
+        ] = None,
+        done: list[str] | None = None,
+        remaining: list[str] | None = None,
+        blockers: list[str] | None = None,
+        files: list[str] | None = None,
+        branch: str | None = None,
+        scope: Annotated[str | None, Field(description="The workflow's board scope")] = None,
+        transfer_locks: Annotated[
+            bool, Field(description="Hold your locks for whoever resumes; nobody can claim them meanwhile")
+        ] = False,
+    ) -> HandoffResult:
+        """Hand a task on, or checkpoint it before you stop: state, what remains, the next step. Kept for good."""
+        return await handoff_tools.handoff(
+            _store(ctx), _me(ctx, agent), task, summary, next_step, to, done, remaining, blockers, files, branch,
+            scope, transfer_locks,
+        )  # fmt: skip
+
+    @server.tool(annotations=WRITE)
+    async def resume(
+        ctx: Ctx,
+        agent: AgentArg = None,
+        task: str | None = None,
+        handoff_id: Annotated[str | None, Field(description="e.g. 'h7'")] = None,
+    ) -> ResumeResult:
+        """Take a handoff (and any locks held for it): by id, the newest for task, or with no arguments
+        the newest addressed to you or your role, else your own last checkpoint (after a crash or reset)."""
+        return await handoff_tools.resume(_store(ctx), _me(ctx, agent), task, handoff_id)
 
 
 # --- resources ------------------------------------------------------------------------------
@@ -325,6 +459,12 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
         """Every agent with liveness, status, locks and unread count."""
         return _json(await agent_tools.agents(current[-1].store, None, include_offline=True))
 
+    @server.resource("teamroom://locks", mime_type="application/json")
+    @_resource_errors
+    async def locks_resource() -> str:
+        """Every live lock: resource, holder, mode, fencing token, reason, expiry."""
+        return _json(await lock_tools.locks(current[-1].store, None))
+
     @server.resource("teamroom://inbox/{agent}", mime_type="application/json")
     @_resource_errors
     async def inbox_resource(agent: str, ctx: Ctx) -> str:
@@ -336,6 +476,11 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
     async def thread_resource(thread_id: str, ctx: Ctx) -> str:
         """One conversation with its deliveries."""
         return _json(await message_tools.thread(_store(ctx), None, thread_id))
+
+    @server.resource("teamroom://board/{scope}", mime_type="application/json")
+    async def board_resource(scope: str, ctx: Ctx) -> str:
+        """A scope's board: its current entries (superseded ones left out), oldest first, up to 500."""
+        return _json(await board_tools.read_board(_store(ctx), None, scope, since=0, limit=500))
 
     @server.resource("teamroom://events", mime_type="application/json")
     @_resource_errors

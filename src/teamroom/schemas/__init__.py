@@ -1,7 +1,9 @@
 """Pydantic models for everything that crosses the wire: tool results and resource bodies."""
 
 from teamroom.schemas.agents import AgentEntry, AgentRecord, AgentsResult, HeartbeatResult, RegisterResult
+from teamroom.schemas.board import BoardEntry, PostResult, ReadBoardResult
 from teamroom.schemas.events import Event, EventsResult
+from teamroom.schemas.handoffs import HandoffRecord, HandoffResult, ResumeResult
 from teamroom.schemas.messages import (
     AckResult,
     Delivery,
@@ -20,16 +22,22 @@ __all__ = [
     "AgentEntry",
     "AgentRecord",
     "AgentsResult",
+    "BoardEntry",
     "Delivery",
     "Event",
     "EventsResult",
+    "HandoffRecord",
+    "HandoffResult",
     "HeartbeatResult",
     "InboxMessage",
     "InboxResult",
     "LeasedMessage",
     "NackResult",
     "PollResult",
+    "PostResult",
+    "ReadBoardResult",
     "RegisterResult",
+    "ResumeResult",
     "SendResult",
     "ThreadMessage",
     "ThreadResult",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from teamroom.schemas.common import AgentStatus, Liveness, Model
 
 
@@ -35,3 +37,6 @@ class HeartbeatResult(Model):
     locks: list[str]
     leases_renewed: int
     server_time: str
+    board_unread: dict[str, int] = Field(
+        {}, description="new board entries per scope you posted to or read (scopes with none are left out)"
+    )

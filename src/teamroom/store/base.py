@@ -16,13 +16,18 @@ from teamroom.schemas import (
     AgentRecord,
     AgentsResult,
     EventsResult,
+    HandoffResult,
     HeartbeatResult,
     InboxResult,
     NackResult,
     PollResult,
+    PostResult,
+    ReadBoardResult,
+    ResumeResult,
     SendResult,
     ThreadResult,
 )
+from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 
 
 class Clock(Protocol):
@@ -125,6 +130,80 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def inbox(self, agent: str, limit: int) -> InboxResult:
         """The deliveries waiting for ``agent``, without leasing them (for humans and resources)."""
+
+    # board
+    @abc.abstractmethod
+    async def post_finding(
+        self,
+        agent: str,
+        body: str,
+        *,
+        title: str | None,
+        scope: str | None,
+        kind: str | None,
+        tags: list[str],
+        refs: list[str],
+        supersedes: str | None,
+    ) -> PostResult:
+        """Append an entry; ``scope`` and ``kind`` default to the superseded entry's, else ``main`` and ``finding``."""
+
+    @abc.abstractmethod
+    async def read_board(
+        self,
+        agent: str | None,
+        scope: str,
+        *,
+        since: int | None,
+        kinds: list[str] | None,
+        author: str | None,
+        tags: list[str] | None,
+        limit: int,
+        include_superseded: bool,
+    ) -> ReadBoardResult:
+        """Without ``since``: ``agent``'s unread entries, marked read. With it, or with no agent: a plain read."""
+
+    # handoffs
+    @abc.abstractmethod
+    async def handoff(
+        self,
+        agent: str,
+        task: str,
+        summary: str,
+        next_step: str,
+        fields: dict[str, Any],
+        to: list[str] | None,
+        transfer_locks: bool,
+    ) -> HandoffResult:
+        """Store a handoff record (``fields``: done, remaining, blockers, files, branch, scope); send it to ``to``.
+
+        With ``transfer_locks``, the caller's locks are held for the handoff until it is taken.
+        """
+
+    @abc.abstractmethod
+    async def resume(self, agent: str, task: str | None, handoff_id: str | None) -> ResumeResult:
+        """Take the handoff named, the newest for ``task``, or the newest addressed to ``agent`` or its own;
+        its transferred locks move to ``agent``."""
+
+    # locks
+    @abc.abstractmethod
+    async def claim_lock(
+        self, agent: str, resources: list[str], mode: str, ttl_seconds: int, reason: str | None
+    ) -> ClaimResult:
+        """Grant all of ``resources`` (normalised) to ``agent`` or none; renewing what it holds keeps tokens."""
+
+    @abc.abstractmethod
+    async def lock_clear_in(self, agent: str, resources: list[str], mode: str) -> float:
+        """Seconds until the first live lock in the way of this claim expires; 0 when none is. Reads only."""
+
+    @abc.abstractmethod
+    async def release_lock(self, agent: str, resources: list[str] | None) -> ReleaseResult:
+        """Release the caller's locks on ``resources`` (all of them when None), all or nothing."""
+
+    @abc.abstractmethod
+    async def locks(
+        self, agent: str | None, resource: str | None, holder: str | None, limit: int | None
+    ) -> LocksResult:
+        """Live locks overlapping ``resource`` (or all) held by ``holder`` (or anyone); ``limit`` None: all."""
 
     # audit log
     @abc.abstractmethod

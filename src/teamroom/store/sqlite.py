@@ -26,15 +26,20 @@ from teamroom.schemas import (
     AgentRecord,
     AgentsResult,
     EventsResult,
+    HandoffResult,
     HeartbeatResult,
     InboxResult,
     NackResult,
     PollResult,
+    PostResult,
+    ReadBoardResult,
+    ResumeResult,
     SendResult,
     ThreadResult,
 )
+from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, events, messages
+from teamroom.store.sql import agents, board, events, handoffs, locks, messages
 from teamroom.store.sql.tx import Tx, iso
 
 log = logging.getLogger(__name__)
@@ -47,9 +52,11 @@ WATCH_INTERVAL_S = 0.002
 SWEEP_EVERY_MS = 1_000
 
 # Areas add their housekeeping here: f(tx), run inside a write transaction about once a second.
-HOUSEKEEPING: list[Callable[[Tx], None]] = [messages.sweep]
+HOUSEKEEPING: list[Callable[[Tx], None]] = [messages.sweep, locks.sweep]
 # Areas add what a heartbeat renews here: f(tx, agent) -> (renewed count, resources held).
-HEARTBEAT: list[Callable[[Tx, str], tuple[int, list[str]]]] = []
+HEARTBEAT: list[Callable[[Tx, str], tuple[int, list[str]]]] = [locks.renew]
+# The agents list shows the locks each agent holds.
+agents.LOCKS_HELD.append(locks.holders)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -324,6 +331,39 @@ class SQLiteStore(Store):
     async def inbox(self, agent, limit) -> InboxResult:
         return await self._read(messages.inbox, agent, limit)
 
+    # --- board and handoffs ------------------------------------------------------------------
+
+    async def post_finding(self, agent, body, *, title, scope, kind, tags, refs, supersedes) -> PostResult:
+        return await self._write(board.post, agent, body, title, scope, kind, tags, refs, supersedes)
+
+    async def read_board(self, agent, scope, **filters) -> ReadBoardResult:
+        args = (agent, scope, *(filters[k] for k in ("since", "kinds", "author", "tags", "limit", "include_superseded")))
+        return await (self._read if agent is None else self._write)(board.read, *args)
+
+    async def handoff(self, agent, task, summary, next_step, fields, to, transfer_locks) -> HandoffResult:
+        return await self._write(handoffs.create, agent, task, summary, next_step, fields, to, transfer_locks)
+
+    async def resume(self, agent, task, handoff_id) -> ResumeResult:
+        return await self._write(handoffs.resume, agent, task, handoff_id)
+
+    # --- locks -------------------------------------------------------------------------------
+
+    async def claim_lock(self, agent, resources, mode, ttl_seconds, reason) -> ClaimResult:
+        return await self._write(locks.claim, agent, resources, mode, ttl_seconds, reason)
+
+    async def lock_clear_in(self, agent, resources, mode) -> float:
+        return await self._read(locks.clear_in, agent, resources, mode) / 1000
+
+    async def release_lock(self, agent, resources) -> ReleaseResult:
+        return await self._write(locks.release, agent, resources)
+
+    async def locks(self, agent, resource, holder, limit) -> LocksResult:
+        if agent is None:
+            return await self._read(locks.list_locks, None, resource, holder, limit)
+        return await self._write(locks.list_locks, agent, resource, holder, limit)
+
+    # --- audit log ---------------------------------------------------------------------------
+
     async def events(self, after_id, limit, agent=None, kinds=None) -> EventsResult:
         return await self._read(events.events, after_id, limit, agent, kinds)
 
@@ -337,5 +377,9 @@ def _heartbeat(tx: Tx, agent: str, status: str | None, task: str | None, note: s
         renewed += count
         held.extend(resources_held)
     return HeartbeatResult(
-        unread=messages.unread(tx, agent), locks=held, leases_renewed=renewed, server_time=iso(tx.now)
+        unread=messages.unread(tx, agent),
+        locks=held,
+        leases_renewed=renewed,
+        server_time=iso(tx.now),
+        board_unread=board.unread_by_scope(tx, agent),
     )

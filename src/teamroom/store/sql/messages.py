@@ -162,6 +162,40 @@ def _insert(
     return SendResult(message_id=ref, thread_id=thread_id, recipients=recipients)
 
 
+def deliver(
+    tx: Tx,
+    sender: str,
+    recipients: list[str],
+    body: str,
+    *,
+    subject: str,
+    kind: str,
+    payload: dict[str, Any],
+    priority: int,
+) -> SendResult:
+    """Send a message from inside another area's transaction (a handoff's notice), with the default retries."""
+    opts = {
+        "subject": subject, "kind": kind, "payload": payload, "priority": priority,
+        "ttl_seconds": None, "max_attempts": 5, "idempotency_key": None,
+    }  # fmt: skip
+    return _insert(tx, sender, recipients, body, opts, None, None)
+
+
+def settle(tx: Tx, agent: str, message_id: int, why: str) -> bool:
+    """Ack ``agent``'s live delivery of a message it no longer needs (what it asked for was done another way).
+
+    The receipt is kept, so an ack the agent sends later with it is a harmless no-op.
+    """
+    settled = tx.execute(
+        "UPDATE deliveries SET state = 'acked', updated_at = ? WHERE message_id = ? AND recipient = ?"
+        f" AND state IN {LIVE}",
+        (tx.now, message_id, agent),
+    ).rowcount
+    if settled:
+        tx.event(agent, "ack", message_ref(message_id), via=why)
+    return bool(settled)
+
+
 def _notify_failure(tx: Tx, delivery: dict[str, Any], state: str, reason: str) -> None:
     """Mark a delivery dead or expired and tell its sender, in the same transaction."""
     tx.execute(

@@ -1,0 +1,217 @@
+"""Handoffs: a task's state written down for the next agent, or for the same agent after a crash.
+
+A handoff is kept for good. ``resume`` takes one (once: who and when go to the audit log); the
+agent that took it gets it again on a later resume when nothing newer is open for it, so a taker
+that crashes loses nothing. Once an agent writes a newer handoff for a task, the older ones it
+took or wrote for that task are stale and never come back to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from teamroom.errors import Conflict, Invalid, NotFound
+from teamroom.schemas import HandoffRecord, HandoffResult, ResumeResult
+from teamroom.schemas.locks import LockEntry
+from teamroom.store.sql import locks, messages
+from teamroom.store.sql.tx import Tx, dumps, iso, loads
+
+LIST_FIELDS = ("done", "remaining", "blockers", "files")
+SCAN_LIMIT = 500  # handoffs looked at by a resume without task or id, newest first
+PARK_MS = 24 * 60 * 60 * 1000  # how long transferred locks wait for the handoff to be taken before they are free
+
+
+def handoff_ref(handoff_id: int) -> str:
+    return f"h{handoff_id}"
+
+
+def parse_handoff_ref(ref: str) -> int:
+    """``h7`` (or ``7``) to 7; anything else does not exist."""
+    digits = ref[1:] if ref[:1] == "h" else ref
+    if not digits.isdigit() or len(digits) > 18:
+        raise NotFound(f"no handoff {ref!r}; handoff ids look like 'h7' (the handoff_id field of handoff)")
+    return int(digits)
+
+
+def parking(handoff_id: int) -> str:
+    """The holder of a handoff's transferred locks until it is taken; ':' is in no agent name."""
+    return f"handoff:{handoff_ref(handoff_id)}"
+
+
+def _record(row: Any) -> HandoffRecord:
+    return HandoffRecord(
+        handoff_id=handoff_ref(row["id"]),
+        from_=row["sender"],
+        task=row["task"],
+        summary=row["summary"],
+        next_step=row["next_step"],
+        **{field: loads(row[field]) for field in LIST_FIELDS},
+        branch=row["branch"],
+        scope=row["scope"],
+        locks=loads(row["locks"]),
+        to=loads(row["recipients"]),
+        created_at=iso(row["created_at"]),
+        taken_by=row["taken_by"],
+        taken_at=None if row["taken_at"] is None else iso(row["taken_at"]),
+    )
+
+
+def _notice(record: HandoffRecord) -> str:
+    """The body of the handoff message: enough to act on without reading the payload."""
+    lines = [f"Handoff {record.handoff_id} from {record.from_}, task {record.task!r}.", f"Now: {record.summary}"]
+    if record.remaining:
+        lines.append("Remaining: " + "; ".join(record.remaining))
+    if record.blockers:
+        lines.append("Blockers: " + "; ".join(record.blockers))
+    lines.append(f"Next step: {record.next_step}")
+    held = f" and the locks held for you ({', '.join(record.locks)})" if record.locks else ""
+    lines.append(f"Take it{held} with resume(handoff_id='{record.handoff_id}').")
+    return "\n".join(lines)
+
+
+# --- handoff --------------------------------------------------------------------------------
+
+
+def create(
+    tx: Tx,
+    agent: str,
+    task: str,
+    summary: str,
+    next_step: str,
+    fields: dict[str, Any],
+    to: list[str] | None,
+    transfer_locks: bool,
+) -> HandoffResult:
+    """Store the record, park the caller's locks for it, and send it to ``to``: one transaction."""
+    tx.touch(agent)
+    recipients = messages.resolve_recipients(tx, agent, to) if to else []
+    held = [row["resource"] for row in locks.held_by(tx, agent)] if transfer_locks else []
+    row = tx.one(
+        "INSERT INTO handoffs (sender, task, summary, next_step, done, remaining, blockers, files, branch, scope,"
+        " addressed, recipients, locks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        (
+            agent, task, summary, next_step, *(dumps(fields[f] or []) for f in LIST_FIELDS), fields["branch"],
+            fields["scope"], dumps(to or []), dumps(recipients), dumps(held), tx.now,
+        ),  # fmt: skip
+    )
+    if held:
+        # Tokens are kept; the parking holder is no agent's name, so every claim in between conflicts.
+        locks.reassign(tx, agent, parking(row["id"]), held, expires_at=tx.now + PARK_MS, actor=agent)
+    record = _record(row)
+    message_id = None
+    if recipients:
+        sent = messages.deliver(
+            tx, agent, recipients, _notice(record), subject=f"handoff: {task}"[:200], kind="handoff",
+            payload=record.model_dump(mode="json"), priority=2,
+        )  # fmt: skip
+        message_id = sent.message_id
+        tx.execute(
+            "UPDATE handoffs SET message_id = ? WHERE id = ?", (messages.parse_message_ref(message_id), row["id"])
+        )
+    tx.event(agent, "handoff", record.handoff_id, task=task, to=recipients, locks=record.locks)
+    return HandoffResult(handoff_id=record.handoff_id, recipients=recipients, message_id=message_id, locks=record.locks)
+
+
+# --- resume ---------------------------------------------------------------------------------
+
+
+def resume(tx: Tx, agent: str, task: str | None, handoff_id: str | None) -> ResumeResult:
+    tx.touch(agent)
+    if handoff_id is not None:
+        row = _by_id(tx, agent, handoff_id, task)
+    elif task is not None:
+        row = _for_task(tx, agent, task)
+    else:
+        row = _for_agent(tx, agent)
+    if row["taken_by"] == agent:
+        return ResumeResult(handoff=_record(row), resumed_before=True, locks=_held_from(tx, agent, row))
+    tx.execute("UPDATE handoffs SET taken_by = ?, taken_at = ? WHERE id = ?", (agent, tx.now, row["id"]))
+    moved = locks.reassign(tx, parking(row["id"]), agent, actor=agent)
+    if moved:  # each lock's own TTL runs from now, as if the taker had just claimed it
+        locks.renew(tx, agent, [lock["resource"] for lock in moved])
+    if row["message_id"] is not None:
+        messages.settle(tx, agent, row["message_id"], "resume")
+    ref = handoff_ref(row["id"])
+    tx.event(
+        agent, "handoff_taken", ref, **{"from": row["sender"]}, task=row["task"],
+        locks=[lock["resource"] for lock in moved],
+    )  # fmt: skip
+    row = tx.one("SELECT * FROM handoffs WHERE id = ?", (row["id"],))
+    return ResumeResult(handoff=_record(row), locks=_held_from(tx, agent, row))
+
+
+def _held_from(tx: Tx, agent: str, row: Any) -> list[LockEntry]:
+    """The locks transferred with this handoff that ``agent`` holds now (a lock left parked past PARK_MS is free)."""
+    transferred = set(loads(row["locks"]))
+    if not transferred:
+        return []
+    return [
+        LockEntry(
+            resource=lock["resource"], holder=lock["holder"], mode=lock["mode"], token=lock["token"],
+            reason=lock["reason"], acquired_at=iso(lock["acquired_at"]), expires_at=iso(lock["expires_at"]),
+        )  # fmt: skip
+        for lock in locks.held_by(tx, agent)
+        if lock["resource"] in transferred
+    ]
+
+
+def _taken_elsewhere(row: Any) -> str:
+    return f"{handoff_ref(row['id'])} was taken by {row['taken_by']!r} at {iso(row['taken_at'])}"
+
+
+def _by_id(tx: Tx, agent: str, ref: str, task: str | None) -> Any:
+    row = tx.one("SELECT * FROM handoffs WHERE id = ?", (parse_handoff_ref(ref),))
+    if row is None:
+        raise NotFound(f"no handoff {ref!r}; resume with no arguments finds the newest one addressed to you")
+    if task is not None and task != row["task"]:
+        raise Invalid(f"{ref!r} is for task {row['task']!r}, not {task!r}; pass one of task or handoff_id")
+    if row["taken_by"] not in (None, agent):
+        raise Conflict(f"{_taken_elsewhere(row)}; ask them, or look for a newer handoff for {row['task']!r}")
+    return row
+
+
+def _for_task(tx: Tx, agent: str, task: str) -> Any:
+    """The newest handoff for ``task`` that is open or already the caller's."""
+    newest_taken = None
+    for row in tx.all("SELECT * FROM handoffs WHERE task = ? ORDER BY id DESC", (task,)):
+        if row["taken_by"] is None or row["taken_by"] == agent:
+            return row
+        if row["sender"] == agent:
+            break  # the caller handed the task on after this: what it took before is stale
+        newest_taken = newest_taken or row
+    if newest_taken is not None:
+        raise NotFound(f"no open handoff for task {task!r}: the newest, {_taken_elsewhere(newest_taken)}")
+    raise NotFound(f"no handoff for task {task!r}; handoff ids and tasks come from the handoff tool")
+
+
+def _for_agent(tx: Tx, agent: str) -> Any:
+    """The newest open handoff for the caller (to it, its role, or its own checkpoint), else the newest it took."""
+    me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
+    mine = {agent, *(f"@{r}" for r in _role_names(me["role"], loads(me["capabilities"])))}
+    # Each query reaches its rows through a partial index, however many handoffs were taken before.
+    for row in tx.all("SELECT * FROM handoffs WHERE taken_by IS NULL ORDER BY id DESC LIMIT ?", (SCAN_LIMIT,)):
+        if mine.intersection([*loads(row["recipients"]), *loads(row["addressed"])]):
+            return row
+        if row["sender"] == agent and row["recipients"] == "[]" and not _handed_on(tx, agent, row):
+            return row
+    for row in tx.all("SELECT * FROM handoffs WHERE taken_by = ? ORDER BY id DESC LIMIT ?", (agent, SCAN_LIMIT)):
+        if not _handed_on(tx, agent, row):
+            return row
+    raise NotFound(
+        f"no open handoff addressed to {agent!r} or its role, and no checkpoint of its own;"
+        " pass task='...' to take any open handoff for a task"
+    )
+
+
+def _handed_on(tx: Tx, agent: str, row: Any) -> bool:
+    """Whether the caller wrote a newer handoff for the same task (so ``row`` is stale for it)."""
+    return (
+        tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (row["task"], agent, row["id"]))
+        is not None
+    )
+
+
+def _role_names(role: str | None, capabilities: list[str]) -> set[str]:
+    """Every way to address an agent by group: '@builders' reaches role 'builder' (as in send)."""
+    names = set(capabilities) | ({role} if role else set())
+    return names | {f"{n}s" for n in names}
