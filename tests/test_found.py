@@ -9,8 +9,9 @@ import json
 import sqlite3
 
 import pytest
+from mcp.shared.exceptions import MCPError
 
-from tests.conftest import in_process
+from tests.conftest import ToolFailed, in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -47,3 +48,24 @@ async def _events(db_path, kind: str) -> list[dict]:
     rows = conn.execute("SELECT agent, data FROM events WHERE kind = ? ORDER BY id", (kind,)).fetchall()
     conn.close()
     return [{"agent": agent, "data": json.loads(data)} for agent, data in rows]
+
+
+async def test_a_resource_with_a_lone_surrogate_is_invalid_not_an_internal_error(db_path, clock) -> None:
+    """JSON can carry "\\ud800"; SQLite cannot store it, so the claim crashed with `internal`."""
+    async with in_process(db_path, clock) as call:
+        for tool, args in [
+            ("claim_lock", {"resources": ["src/\ud800.py"]}),
+            ("release_lock", {"resources": ["\udfff"]}),
+            ("locks", {"resource": "a\ud800"}),
+        ]:
+            with pytest.raises(ToolFailed) as refused:
+                await call(tool, agent="builder", **args)
+            assert refused.value.code == "invalid", refused.value.text
+
+
+async def test_the_board_resource_answers_a_bad_scope_with_its_code(db_path, clock) -> None:
+    """The board's resource missed the wrapper that turns domain errors into coded resource errors."""
+    async with in_process(db_path, clock) as call:
+        with pytest.raises(MCPError) as refused:
+            await call.resource("teamroom://board/a%2Fb")
+    assert refused.value.error.message.startswith("invalid: scope 'a/b' contains '/'"), refused.value.error.message
