@@ -478,6 +478,7 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
         return _json(await message_tools.thread(_store(ctx), None, thread_id))
 
     @server.resource("teamroom://board/{scope}", mime_type="application/json")
+    @_resource_errors
     async def board_resource(scope: str, ctx: Ctx) -> str:
         """A scope's board: its current entries (superseded ones left out), oldest first, up to 500."""
         return _json(await board_tools.read_board(_store(ctx), None, scope, since=0, limit=500))
