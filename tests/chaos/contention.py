@@ -3,7 +3,8 @@
     python -m tests.chaos.contention --processes 8 --seconds 30
 
 Each process has its own MCP client and agent; all start together and, until time is up, send
-to a random peer, poll, ack, and now and then heartbeat, list agents and read a thread. Every
+to a random peer, poll, ack, claim and release a lock (its own file, and now and then one all of
+them want), and now and then heartbeat, list agents and read a thread. Every
 call must succeed: a busy store waits and retries inside the server (SPEC §6), so "database is
 locked" or a timeout must never reach a caller. Prints latency percentiles per tool, next to the
 same workload run by one process alone (the floor, measured in the same run).
@@ -54,12 +55,12 @@ class Hammered:
         lines = [
             f"{self.processes} processes, {self.seconds:g} s: {self.calls} calls, {self.calls / self.seconds:.0f}/s"
         ]
-        lines.append(f"{'tool':>10} {'calls':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        lines.append(f"{'tool':>12} {'calls':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for tool in [*sorted(self.latencies), None]:
             p = self.percentiles(tool)
             count = len(self.latencies[tool]) if tool else self.calls
             lines.append(
-                f"{tool or 'all':>10} {count:>7} {p['p50']:>8.2f} {p['p95']:>8.2f} {p['p99']:>8.2f} {p['max']:>8.1f}"
+                f"{tool or 'all':>12} {count:>7} {p['p50']:>8.2f} {p['p95']:>8.2f} {p['p99']:>8.2f} {p['max']:>8.1f}"
             )
         return "\n".join(lines)
 
@@ -92,6 +93,7 @@ async def hammer(db: Path, processes: int, seconds: float, seed: int = 1) -> Ham
                 return result.structured_content or {}
 
             await call("register", role="worker")
+            locking = "claim_lock" in {t.name for t in (await client.list_tools()).tools}
             connected += 1
             if connected == processes:
                 ready.set()
@@ -105,6 +107,10 @@ async def hammer(db: Path, processes: int, seconds: float, seed: int = 1) -> Ham
                 receipts = [m["receipt"] for m in polled.get("messages", [])]
                 if receipts:
                     await call("ack", receipts=receipts)
+                if locking:  # its own file, and now and then the one everybody wants
+                    wanted = [f"src/{name}.py", *(["deploy:prod"] if turn % 5 == 0 else [])]
+                    if (await call("claim_lock", resources=wanted, ttl_seconds=30)).get("granted"):
+                        await call("release_lock", resources=wanted)
                 if turn % 10 == 0:
                     await call("heartbeat", status="working", task=f"turn {turn}")
                     await call("agents")
