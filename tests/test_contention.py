@@ -12,6 +12,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from teamroom.errors import StoreUnavailable
+from teamroom.store import SQLiteStore
 from teamroom.store import sqlite as sqlite_store
 from tests.chaos.contention import hammer
 from tests.conftest import ToolFailed, in_process
@@ -72,3 +74,46 @@ async def test_a_lock_held_past_the_limit_is_a_clear_error_not_a_hang(db_path: P
             holder.close()
         assert (await call("send", agent="a", to="a", body="x"))["recipients"] == ["a"]
     assert refused.value.text.startswith("unavailable: ") and "fuser" in refused.value.text, refused.value.text
+
+
+@pytest.mark.anyio
+async def test_a_server_opening_while_another_process_holds_the_write_lock_waits_and_then_opens(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Eight servers started at once on a fresh store: one failed with 'database is locked' under load."""
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 50)  # SQLite's own wait gives up at once: the open must retry
+    db = tmp_path / "teamroom.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the fresh file cannot be put in WAL mode nor migrated meanwhile
+    opened: list[SQLiteStore] = []
+
+    async def open_store() -> None:
+        store = SQLiteStore(db)
+        await store.open()
+        opened.append(store)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(open_store)
+        await anyio.sleep(0.5)  # the hold
+        assert opened == []
+        holder.execute("COMMIT")
+    holder.close()
+    await opened[0].register("a", None, None, None)
+    await opened[0].close()
+    assert integrity(db) == ["ok"]
+
+
+@pytest.mark.anyio
+async def test_a_server_that_cannot_open_a_busy_store_in_time_says_so(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(sqlite_store, "BUSY_GIVE_UP_S", 0.3)
+    db = tmp_path / "teamroom.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable) as refused:
+            await SQLiteStore(db).open()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "database is locked" in str(refused.value) and "fuser" in str(refused.value), refused.value

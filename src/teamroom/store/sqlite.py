@@ -142,16 +142,29 @@ class SQLiteStore(Store):
             raise _unavailable(self.path, exc) from None
 
     def _open_sync(self) -> None:
+        """Open and migrate; a store busy with another process's migration is waited for, like any busy store."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot create {self.path.parent}: {exc.strerror}; pass --db a path you can write") from None
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-            )
-        except sqlite3.Error as exc:
-            raise _unavailable(self.path, exc) from None
+        started, warned = time.monotonic(), 0
+        while True:
+            try:
+                self._conn = self._connect()
+                return
+            except sqlite3.OperationalError as exc:
+                waited = time.monotonic() - started
+                if not _is_busy(exc) or waited > BUSY_GIVE_UP_S:
+                    raise _unavailable(self.path, exc) from None
+                if int(waited) > warned:
+                    warned = int(waited)
+                    log.warning("store %s busy while opening for %d s; still waiting", self.path, warned)
+                time.sleep(0.05)
+            except sqlite3.Error as exc:
+                raise _unavailable(self.path, exc) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -161,12 +174,10 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
             conn.execute("PRAGMA busy_timeout = 0")  # from now on `_run` handles busy without blocking the loop
-        except BaseException as exc:
+        except BaseException:
             conn.close()  # a store refused at open is left exactly as it was found
-            if isinstance(exc, sqlite3.Error):
-                raise _unavailable(self.path, exc) from None
             raise
-        self._conn = conn
+        return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         for number, script in migrations():
