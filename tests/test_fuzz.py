@@ -33,7 +33,7 @@ from teamroom.schemas.common import MESSAGE_KINDS
 from tests.conftest import ToolFailed, in_process
 from tests.storeview import SPEC_CODES, diff, snapshot
 
-EXAMPLES_PER_TOOL = 120
+EXAMPLES_PER_TOOL = 60
 
 FUZZ = settings(
     max_examples=EXAMPLES_PER_TOOL,
@@ -188,13 +188,17 @@ def by_type(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 @st.composite
 def arguments(draw: st.DrawFn, schema: dict[str, Any]) -> dict[str, Any]:
+    """Each parameter present or not; none, one or a few of the present ones hostile, the rest plausible."""
     required = set(schema.get("required", []))
-    args: dict[str, Any] = {}
-    for name, prop in schema.get("properties", {}).items():
-        if not draw(st.integers(0, 9)) < (9 if name in required else 5):
-            continue
-        valid = HINTS.get(name, by_type(prop))
-        args[name] = draw(valid if name in NO_HOSTILE or draw(st.integers(0, 9)) < 6 else hostile)
+    properties = schema.get("properties", {})
+    present = [name for name in properties if draw(st.integers(0, 9)) < (9 if name in required else 5)]
+    spoilable = [name for name in present if name not in NO_HOSTILE]
+    spoiled = (
+        draw(st.sets(st.sampled_from(spoilable), max_size=draw(st.sampled_from([0, 1, 1, 2, 3]))))
+        if spoilable
+        else set()
+    )
+    args = {name: draw(hostile if name in spoiled else HINTS.get(name, by_type(properties[name]))) for name in present}
     if draw(st.integers(0, 19)) == 0:
         args[draw(st.sampled_from(["extra", "__proto__", "agent "]))] = draw(hostile)
     return args
