@@ -146,6 +146,8 @@ def parse(raw: str) -> Resource:
         raise Invalid(f"resource {text[:40]!r}... is {len(text)} characters; the limit is {MAX_CHARS}")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise Invalid(f"resource {text!r} contains control characters; remove them")
+    if not text.isascii() and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise Invalid(f"resource {text!r} is not valid unicode (a lone surrogate); send UTF-8 text")
     if _NAME.match(text):
         if text.endswith(":"):
             raise Invalid(f"resource {text!r} names nothing after ':'; write e.g. 'deploy:prod'")

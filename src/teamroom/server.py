@@ -480,6 +480,7 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
         return _json(await message_tools.thread(_store(ctx), None, thread_id))
 
     @server.resource("teamroom://board/{scope}", mime_type="application/json")
+    @_resource_errors
     async def board_resource(scope: str, ctx: Ctx) -> str:
         """A scope's board: its current entries (superseded ones left out), oldest first, up to 500."""
         return _json(await board_tools.read_board(_store(ctx), None, scope, since=0, limit=500))
@@ -492,5 +493,21 @@ def _resources(server: TeamroomServer, current: list[App]) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Serve MCP on stdio until the client closes it."""
-    build_server(settings).run()
+    """Serve MCP on stdio until the client closes it.
+
+    A store that cannot be opened (read-only, corrupt, from a newer teamroom) fails inside the
+    SDK's task groups; it is re-raised bare so the CLI prints its one line, not a traceback.
+    """
+    try:
+        build_server(settings).run()
+    except BaseExceptionGroup as group:
+        ours, rest = group.split(TeamroomError)
+        if ours is None or rest is not None:
+            raise
+        raise _first_leaf(ours) from None
+
+
+def _first_leaf(group: BaseException) -> BaseException:
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group

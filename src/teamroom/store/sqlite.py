@@ -9,6 +9,7 @@ which changes on a connection whenever another connection commits.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -85,7 +86,7 @@ class _Busy(Exception):
     """Another connection holds the lock this transaction needs; it was rolled back, retry it."""
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
 
@@ -99,10 +100,21 @@ def _unavailable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
     elif "full" in text:
         hint = "the disk is full; free some space"
     elif "unable to open" in text:
-        hint = "the store's directory does not exist or cannot be written; pass --db a path you can write"
+        hint = _open_hint(path)
+    elif _is_busy(exc):
+        hint = f"another process has held the store's lock too long; retry, or find it with: fuser {path}"
     else:
         hint = "check the file and its directory"
     return StoreUnavailable(f"store {path}: {text}: {hint}")
+
+
+def _open_hint(path: Path) -> str:
+    """Why SQLite could not open ``path``, as far as the file system tells."""
+    if path.is_dir():
+        return "that is a directory; pass --db the path of a file (it is created if missing)"
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
+        return "the store file or its directory is read-only; fix the permissions or pass --db a writable path"
+    return "the store's directory does not exist or cannot be written; pass --db a path you can write"
 
 
 class SQLiteStore(Store):
@@ -130,29 +142,45 @@ class SQLiteStore(Store):
             raise _unavailable(self.path, exc) from None
 
     def _open_sync(self) -> None:
+        """Open and migrate; a store busy with another process's migration is waited for, like any busy store."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot create {self.path.parent}: {exc.strerror}; pass --db a path you can write") from None
+        started, warned = time.monotonic(), 0
+        while True:
+            try:
+                self._conn = self._connect()
+                return
+            except sqlite3.OperationalError as exc:
+                waited = time.monotonic() - started
+                if not _is_busy(exc) or waited > BUSY_GIVE_UP_S:
+                    raise _unavailable(self.path, exc) from None
+                if int(waited) > warned:
+                    warned = int(waited)
+                    log.warning("store %s busy while opening for %d s; still waiting", self.path, warned)
+                time.sleep(0.05)
+            except sqlite3.Error as exc:
+                raise _unavailable(self.path, exc) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-            )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._refuse_newer(conn)  # before anything writes to it, WAL mode included
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
             conn.execute("PRAGMA busy_timeout = 0")  # from now on `_run` handles busy without blocking the loop
-        except sqlite3.Error as exc:
-            raise _unavailable(self.path, exc) from None
-        self._conn = conn
+        except BaseException:
+            conn.close()  # a store refused at open is left exactly as it was found
+            raise
+        return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        known = migrations()
-        latest = known[-1][0]
-        for number, script in known:
+        for number, script in migrations():
             if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
                 continue
             conn.execute("BEGIN IMMEDIATE")
@@ -164,8 +192,13 @@ class SQLiteStore(Store):
                     log.info("store %s: applied migration %04d", self.path, number)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # a failed COMMIT (disk full) has rolled back already
+                    conn.execute("ROLLBACK")
                 raise
+        self._refuse_newer(conn)  # a newer teamroom may have migrated it meanwhile
+
+    def _refuse_newer(self, conn: sqlite3.Connection) -> None:
+        latest = migrations()[-1][0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > latest:
             raise StoreUnavailable(

@@ -390,11 +390,14 @@ def nack(tx: Tx, agent: str, receipt: str, reason: str | None, retry_after_secon
 
 def renew_leases(tx: Tx, agent: str) -> int:
     """Extend every live lease of ``agent`` by its original duration, from now."""
-    return tx.execute(
+    renewed = tx.execute(
         "UPDATE deliveries SET visible_at = ? + lease_ms, updated_at = ?"
         " WHERE recipient = ? AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?",
         (tx.now, tx.now, agent, tx.now),
     ).rowcount
+    if renewed:  # a new deadline is a state change: the log must be able to tell when each lease ends
+        tx.event(agent, "renew", agent, leases=renewed)
+    return renewed
 
 
 def unread(tx: Tx, agent: str) -> int:
