@@ -58,3 +58,15 @@ async def test_every_tool_is_described_and_honestly_annotated(db_path):
         assert tool.description and len(tool.description) < 300, tool.name
         assert "agent" in tool.input_schema["properties"], tool.name
     assert "poll" in instructions and "ack" in instructions
+
+
+async def test_output_schemas_are_inlined_and_still_validate_every_result(db_path, clock):
+    tools, _ = await _listed(db_path)
+    for tool in tools:
+        text = json.dumps(tool.output_schema)
+        assert "$ref" not in text and '"title"' not in text, tool.name
+    async with in_process(db_path, clock) as call:  # the SDK client validates each result against them
+        await call("register", agent="a")
+        await call("send", agent="a", to="a", body="x", payload={"k": [1, None]})
+        assert (await call("poll", agent="a"))["messages"][0]["subject"] is None
+        assert (await call("agents", agent="a"))["agents"][0]["status"] is None

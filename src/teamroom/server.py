@@ -88,7 +88,12 @@ class TeamroomServer(MCPServer[App]):
     async def list_tools(self) -> list[Any]:
         if self._listed is None:
             self._listed = [
-                tool.model_copy(update={"input_schema": compact_schema(tool.input_schema)})
+                tool.model_copy(
+                    update={
+                        "input_schema": compact_schema(tool.input_schema),
+                        "output_schema": tool.output_schema and result_schema(tool.output_schema),
+                    }
+                )
                 for tool in await super().list_tools()
             ]
         return self._listed
@@ -120,6 +125,37 @@ def compact_schema(schema: Any) -> Any:
         if out.get("default", 0) is None:
             del out["default"]
     return out
+
+
+def result_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema that clients check fast: no titles, ``$ref`` inlined, nullable as a type list.
+
+    Clients validate every structured result against it (the Python SDK with jsonschema, where a
+    poll's nested ``anyOf`` and ``$ref`` cost more than the call itself did on the server).
+    """
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+        out = {k: walk(v) for k, v in node.items() if k != "$defs" and (k != "title" or not isinstance(v, str))}
+        if "properties" in node:
+            out["properties"] = {name: walk(prop) for name, prop in node["properties"].items()}
+        options = out.get("anyOf")
+        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+            (other,) = [o for o in options if o != {"type": "null"}]
+            if isinstance(other.get("type"), str) and "const" not in other:
+                del out["anyOf"]
+                out.update(other, type=[other["type"], "null"])
+                if "enum" in other:
+                    out["enum"] = [*other["enum"], None]
+        return out
+
+    return walk(schema)
 
 
 def error_text(exc: ToolError) -> str:
