@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from mcp.server import MCPServer
+from pydantic import BaseModel
 
 
 class Pong(BaseModel):

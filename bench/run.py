@@ -14,10 +14,8 @@ Medians over repeated runs; spread is p95 or the min-max of the repeats. Writes 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time

@@ -17,6 +17,7 @@ from teamroom.server import build_server
 from teamroom.store import SQLiteStore
 
 BODY = "x" * 200
+EVENTS_PER_MESSAGE = (("old", "send"), ("bench", "lease"), ("bench", "ack"))
 OPTS = dict(
     subject=None, kind="text", payload=None, priority=1, thread_id=None, reply_to=None,
     ttl_seconds=None, max_attempts=5, idempotency_key=None,
@@ -280,14 +281,18 @@ async def _store_cycles(db: Path, durability: str, seconds: float) -> float:
 
 async def wake(report: Report, tmp: Path, quick: bool) -> None:
     rounds = 10 if quick else 30
-    report.header(f"cross-process wake-up, {rounds} rounds: commit in one process -> blocked call returns in another (ms)")
+    report.header(f"cross-process wake-up, {rounds} rounds: a commit in one process -> the blocked call returns (ms)")
     db = tmp / "wake.db"
     async with client(teamroom_params(db, "waiter")) as waiter, client(teamroom_params(db, "sender")) as sender:
         await waiter("register")
         listed = {t.name for t in (await waiter.client.list_tools()).tools}
-        poll_ms = await _wake_rounds(rounds, lambda: waiter("poll", wait_seconds=20),
-                                     lambda: sender("send", to="waiter", body="wake"),
-                                     after=lambda got: waiter("ack", receipts=[m["receipt"] for m in got["messages"]]))  # fmt: skip
+
+        async def ack_all(got):
+            await waiter("ack", receipts=[m["receipt"] for m in got["messages"]])
+
+        poll_ms = await _wake_rounds(
+            rounds, lambda: waiter("poll", wait_seconds=20), lambda: sender("send", to="waiter", body="wake"), ack_all
+        )
         s = summary(poll_ms)
         report.add(f"poll(wait_seconds) wake p50 (target <= 25)  p95 {s['p95']:.2f}", s["p50"], "ms", p95=s["p95"])
         if "claim_lock" in listed:
@@ -295,9 +300,13 @@ async def wake(report: Report, tmp: Path, quick: bool) -> None:
             async def hold():
                 await sender("claim_lock", resources=["src/wake.py"])
 
-            claim_ms = await _wake_rounds(rounds, lambda: waiter("claim_lock", resources=["src/wake.py"], wait_seconds=20),
-                                          lambda: sender("release_lock", resources=["src/wake.py"]),
-                                          before=hold, after=lambda got: waiter("release_lock"))  # fmt: skip
+            claim_ms = await _wake_rounds(
+                rounds,
+                lambda: waiter("claim_lock", resources=["src/wake.py"], wait_seconds=20),
+                lambda: sender("release_lock", resources=["src/wake.py"]),
+                after=lambda got: waiter("release_lock"),
+                before=hold,
+            )
             s = summary(claim_ms)
             report.add(f"claim_lock(wait_seconds) wake p50  p95 {s['p95']:.2f}", s["p50"], "ms", p95=s["p95"])
 
@@ -309,7 +318,7 @@ async def _wake_rounds(rounds, blocked, trigger, after, before=None) -> list[flo
             await before()
         done: dict[str, object] = {}
 
-        async def block():
+        async def block(done=done):
             done["result"] = await blocked()
             done["at"] = time.perf_counter()
 
@@ -407,7 +416,7 @@ async def _fill(db: Path, count: int) -> None:
         )
         conn.executemany(
             "INSERT INTO events (at, agent, kind, subject) VALUES (?, ?, ?, 'm' || ?)",
-            ((now + i, who, kind, i) for i in ids for who, kind in (("old", "send"), ("bench", "lease"), ("bench", "ack"))),
+            ((now + i, who, kind, i) for i in ids for who, kind in EVENTS_PER_MESSAGE),
         )
         conn.execute("COMMIT")
     conn.close()

@@ -62,7 +62,9 @@ class Caller:
 
 
 @asynccontextmanager
-async def in_process(db_path: Path, clock: ManualClock | None = None, agent: str | None = None) -> AsyncIterator[Caller]:
+async def in_process(
+    db_path: Path, clock: ManualClock | None = None, agent: str | None = None
+) -> AsyncIterator[Caller]:
     """A real server on a real store file, spoken to in-process by the SDK's client."""
     server = build_server(Settings(db_path=db_path, default_agent=agent), clock=clock)
     async with Client(server) as client:

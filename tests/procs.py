@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -68,7 +69,5 @@ async def served(
     try:
         yield Served(client, tag)
     finally:
-        try:
+        with contextlib.suppress(Exception, BaseExceptionGroup):  # the server may have been killed on purpose
             await stack.aclose()
-        except (Exception, BaseExceptionGroup):  # noqa: BLE001 - the server may have been killed on purpose
-            pass

@@ -54,7 +54,9 @@ class Settings(NamedTuple):
             raise Invalid(f"{ENV_DURABILITY} must be 'normal' or 'full', got {durability!r}")
         agent = env.get(ENV_AGENT) or None
         if agent is not None and not AGENT_NAME.match(agent):
-            raise Invalid(f"{ENV_AGENT}={agent!r} is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)")
+            raise Invalid(
+                f"{ENV_AGENT}={agent!r} is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)"
+            )
         session = env.get(ENV_CLAUDE_SESSION, "").strip()[:128] or None
         return cls(
             db_path=path, durability=durability, default_agent=agent, db_origin=origin, session_id=session  # type: ignore[arg-type]

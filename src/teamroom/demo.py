@@ -80,7 +80,9 @@ async def _demo(db: Path) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_worker, w1, True, done1)
             tg.start_soon(_worker, w2, False, done2)
-            sent = await lead("send", to="@builders", kind="dispatch", subject=TASK, body="Reject bad emails; add tests.")
+            sent = await lead(
+                "send", to="@builders", kind="dispatch", subject=TASK, body="Reject bad emails; add tests."
+            )
             lead.say(f"send      dispatch {sent['message_id']} to @builders -> {', '.join(sent['recipients'])}")
             results: list[dict[str, Any]] = []
             while len(results) < 2:
@@ -98,7 +100,8 @@ async def _demo(db: Path) -> None:
             print(f"  {m['message_id']:<4} {m['from']:<10} {m['kind']:<9} -> {where}")
         agents = (await lead("agents"))["agents"]
         print("\nagents: " + ", ".join(f"{a['name']} {a['liveness']}/{a['status'] or '-'}" for a in agents))
-    print(f"\ndone in {time.monotonic() - started:.2f}s: every delivery acked once; the nacked one came back as attempt 2.")
+    elapsed = time.monotonic() - started
+    print(f"\ndone in {elapsed:.2f}s: every delivery acked once; the nacked one came back as attempt 2.")
 
 
 def run_demo(db: str | None) -> int:

@@ -220,7 +220,9 @@ def _agent_tools(server: TeamroomServer, settings: Settings) -> None:
     async def register(
         ctx: Ctx,
         agent: AgentArg = None,
-        role: Annotated[str | None, Field(description="e.g. 'lead', 'builder', 'reviewer'; '@role' addresses it")] = None,
+        role: Annotated[
+            str | None, Field(description="e.g. 'lead', 'builder', 'reviewer'; '@role' addresses it")
+        ] = None,
         capabilities: Annotated[list[str] | None, Field(description="e.g. ['python', 'frontend']")] = None,
         description: str | None = None,
     ) -> RegisterResult:
@@ -262,7 +264,9 @@ def _message_tools(server: TeamroomServer, settings: Settings) -> None:
         body: Annotated[str, Field(description="The message, up to 64 KiB")],
         to: Annotated[
             str | list[str] | None,
-            Field(description="'name', ['a', 'b'], '@all' or '@role' (e.g. '@builders'); default with reply_to: its sender"),
+            Field(
+                description="'name', ['a', 'b'], '@all' or '@role' (e.g. '@builders'); with reply_to: its sender"
+            ),
         ] = None,
         agent: AgentArg = None,
         subject: str | None = None,
@@ -273,7 +277,9 @@ def _message_tools(server: TeamroomServer, settings: Settings) -> None:
         reply_to: Annotated[str | None, Field(description="A message_id: joins its thread")] = None,
         ttl_seconds: Annotated[int | None, Field(description="Expire unacked after this long")] = None,
         max_attempts: Annotated[int, Field(description="Deliveries before it is dead-lettered")] = 5,
-        idempotency_key: Annotated[str | None, Field(description="Resending with the same key sends nothing new")] = None,
+        idempotency_key: Annotated[
+            str | None, Field(description="Resending with the same key sends nothing new")
+        ] = None,
     ) -> SendResult:
         """Send a message. Each recipient gets its own delivery to poll and ack; failures notify you."""
         return await message_tools.send(
@@ -292,7 +298,9 @@ def _message_tools(server: TeamroomServer, settings: Settings) -> None:
         thread_id: str | None = None,
     ) -> PollResult:
         """Lease your next messages, most urgent first. Ack each receipt when handled, or nack it."""
-        return await message_tools.poll(_store(ctx), _me(ctx, agent), limit, lease_seconds, wait_seconds, kinds, thread_id)
+        return await message_tools.poll(
+            _store(ctx), _me(ctx, agent), limit, lease_seconds, wait_seconds, kinds, thread_id
+        )
 
     @server.tool(annotations=IDEMPOTENT)
     async def ack(

@@ -96,7 +96,10 @@ def _unavailable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
     if "readonly" in text or "read-only" in text:
         hint = "the store file or its directory is read-only; fix the permissions or pass --db a writable path"
     elif "not a database" in text or "malformed" in text:
-        hint = "the file is not a healthy teamroom store; move it aside (keep it for inspection) or pass --db another path"
+        hint = (
+            "the file is not a healthy teamroom store; move it aside (keep it for inspection)"
+            " or pass --db another path"
+        )
     elif "full" in text:
         hint = "the disk is full; free some space"
     elif "unable to open" in text:
@@ -146,7 +149,9 @@ class SQLiteStore(Store):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot create {self.path.parent}: {exc.strerror}; pass --db a path you can write") from None
+            raise StoreUnavailable(
+                f"cannot create {self.path.parent}: {exc.strerror}; pass --db a path you can write"
+            ) from None
         started, warned = time.monotonic(), 0
         while True:
             try:
@@ -348,7 +353,8 @@ class SQLiteStore(Store):
         return await self._write(board.post, agent, body, title, scope, kind, tags, refs, supersedes)
 
     async def read_board(self, agent, scope, **filters) -> ReadBoardResult:
-        args = (agent, scope, *(filters[k] for k in ("since", "kinds", "author", "tags", "limit", "include_superseded")))
+        keys = ("since", "kinds", "author", "tags", "limit", "include_superseded")
+        args = (agent, scope, *(filters[k] for k in keys))
         return await (self._read if agent is None else self._write)(board.read, *args)
 
     async def handoff(self, agent, task, summary, next_step, fields, to, transfer_locks) -> HandoffResult:

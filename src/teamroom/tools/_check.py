@@ -32,6 +32,14 @@ def number_in(field: str, value: float | None, bounds: tuple[float, float], defa
     return value
 
 
+def whole(field: str, value: float | None, bounds: tuple[int, int], default: int | None = None) -> int | None:
+    """A whole number within ``bounds`` (or ``default`` when left out)."""
+    checked = number_in(field, value, bounds, default)
+    if checked is not None and checked != int(checked):
+        raise Invalid(f"{field} must be a whole number")
+    return None if checked is None else int(checked)
+
+
 def text(field: str, value: str | None, max_chars: int, *, required: bool = False, max_bytes: int | None = None):
     """Printable text within its limit; over a byte limit is `too_large`, over a char limit `invalid`."""
     if value is None:

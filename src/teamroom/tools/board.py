@@ -23,12 +23,6 @@ def scope_name(value: str | None, default: str | None = DEFAULT_SCOPE) -> str | 
     return value
 
 
-def _int(field: str, value: int | None, bounds: tuple[int, int], default: int | None = None) -> int | None:
-    checked = _check.number_in(field, value, bounds, default)
-    if checked is not None and checked != int(checked):
-        raise Invalid(f"{field} must be a whole number")
-    return None if checked is None else int(checked)
-
 
 async def post_finding(
     store: Store,
@@ -70,7 +64,7 @@ async def read_board(
     caller = None if agent is None else _check.agent_name(agent)
     if kinds is not None:
         kinds = [_check.one_of("kinds", k, BOARD_KINDS) for k in _check.labels("kinds", kinds, len(BOARD_KINDS))]
-    since = _int("since", since, (0, 2**62))
+    since = _check.whole("since", since, (0, 2**62))
     return await store.read_board(
         caller,
         scope_name(scope),
@@ -78,6 +72,6 @@ async def read_board(
         kinds=kinds or None,
         author=None if author is None else _check.agent_name(author, "author"),
         tags=_check.labels("tags", tags, Limits.TAGS, 64) or None,
-        limit=_int("limit", limit, Limits.BOARD_LIMIT, 50),
+        limit=_check.whole("limit", limit, Limits.BOARD_LIMIT, 50),
         include_superseded=bool(include_superseded),
     )

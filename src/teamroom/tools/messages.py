@@ -59,17 +59,11 @@ async def send(
         priority=PRIORITIES[_check.one_of("priority", priority, tuple(PRIORITIES), "normal")],
         thread_id=_check.label("thread_id", thread_id),
         reply_to=_check.label("reply_to", reply_to, 32),
-        ttl_seconds=_int("ttl_seconds", ttl_seconds, Limits.MESSAGE_TTL_SECONDS),
-        max_attempts=_int("max_attempts", max_attempts, Limits.MAX_ATTEMPTS, 5),
+        ttl_seconds=_check.whole("ttl_seconds", ttl_seconds, Limits.MESSAGE_TTL_SECONDS),
+        max_attempts=_check.whole("max_attempts", max_attempts, Limits.MAX_ATTEMPTS, 5),
         idempotency_key=_check.label("idempotency_key", idempotency_key, 200),
     )
 
-
-def _int(field: str, value: int | None, bounds: tuple[int, int], default: int | None = None) -> int | None:
-    checked = _check.number_in(field, value, bounds, default)
-    if checked is not None and checked != int(checked):
-        raise Invalid(f"{field} must be a whole number")
-    return None if checked is None else int(checked)
 
 
 async def poll(
@@ -83,8 +77,8 @@ async def poll(
 ) -> PollResult:
     """Lease waiting messages; with wait_seconds, block until one arrives (from any process) or time runs out."""
     agent = _check.agent_name(agent)
-    limit = _int("limit", limit, Limits.LIMIT, 10)
-    lease_seconds = _int("lease_seconds", lease_seconds, Limits.LEASE_SECONDS, 300)
+    limit = _check.whole("limit", limit, Limits.LIMIT, 10)
+    lease_seconds = _check.whole("lease_seconds", lease_seconds, Limits.LEASE_SECONDS, 300)
     wait = float(_check.number_in("wait_seconds", wait_seconds, Limits.WAIT_SECONDS, 0))
     if kinds is not None:
         kinds = [_check.one_of("kinds", k, MESSAGE_KINDS) for k in _check.labels("kinds", kinds, 32)]
@@ -136,12 +130,12 @@ async def thread(store: Store, agent: str | None, thread_id: str, limit: int | N
     """A whole conversation in the order sent, with where each delivery stands."""
     caller = None if agent is None else _check.agent_name(agent)
     thread_id = _check.label("thread_id", thread_id)
-    return await store.thread(caller, thread_id, _int("limit", limit, (1, 500), 100))
+    return await store.thread(caller, thread_id, _check.whole("limit", limit, (1, 500), 100))
 
 
 async def inbox(store: Store, agent: str, limit: int | None = None) -> InboxResult:
     """What waits for ``agent``, seen without leasing anything."""
-    return await store.inbox(_check.agent_name(agent), _int("limit", limit, (1, 500), 100))
+    return await store.inbox(_check.agent_name(agent), _check.whole("limit", limit, (1, 500), 100))
 
 
 async def events(
@@ -152,6 +146,7 @@ async def events(
     kinds: list[str] | None = None,
 ) -> EventsResult:
     """The audit log: after an event id, or the newest ``limit`` events."""
-    after = -1 if after_id is None else _int("after_id", after_id, (0, 2**62))
+    after = -1 if after_id is None else _check.whole("after_id", after_id, (0, 2**62))
     agent = None if agent is None else _check.agent_name(agent)
-    return await store.events(after, _int("limit", limit, (1, 1000), 100), agent, _check.labels("kinds", kinds, 32))
+    limit = _check.whole("limit", limit, (1, 1000), 100)
+    return await store.events(after, limit, agent, _check.labels("kinds", kinds, 32))

@@ -13,7 +13,7 @@ from typing import Any
 
 from teamroom.errors import Conflict, Forbidden, Invalid, NotFound, NotOwner
 from teamroom.schemas import BoardEntry, PostResult, ReadBoardResult
-from teamroom.store.sql.tx import Tx, dumps, in_list, iso, loads
+from teamroom.store.sql.tx import Tx, dumps, in_list, iso, loads, parse_ref
 
 
 def entry_ref(entry_id: int) -> str:
@@ -21,11 +21,7 @@ def entry_ref(entry_id: int) -> str:
 
 
 def parse_entry_ref(ref: str) -> int:
-    """``e12`` (or ``12``) to 12; anything else does not exist."""
-    digits = ref[1:] if ref[:1] == "e" else ref
-    if not digits.isdigit() or len(digits) > 18:
-        raise NotFound(f"no board entry {ref!r}; entry ids look like 'e12' (the id field of post_finding)")
-    return int(digits)
+    return parse_ref(ref, "e", "board entry; entry ids look like 'e12' (the id field of post_finding)")
 
 
 # An entry is hidden from reads (unless asked for) once a later entry supersedes it.

@@ -19,7 +19,10 @@ def events(tx: Tx, after_id: int, limit: int, agent: str | None, kinds: list[str
     rows = tx.all(sql, (after_id, *agent_params, *kind_params, limit))
     return EventsResult(
         events=[
-            Event(id=r["id"], at=iso(r["at"]), agent=r["agent"], kind=r["kind"], subject=r["subject"], data=loads(r["data"]))
+            Event(
+                id=r["id"], at=iso(r["at"]), agent=r["agent"], kind=r["kind"], subject=r["subject"],
+                data=loads(r["data"]),
+            )  # fmt: skip
             for r in rows
         ]
     )

@@ -14,7 +14,7 @@ from teamroom.errors import Conflict, Invalid, NotFound
 from teamroom.schemas import HandoffRecord, HandoffResult, ResumeResult
 from teamroom.schemas.locks import LockEntry
 from teamroom.store.sql import locks, messages
-from teamroom.store.sql.tx import Tx, dumps, iso, loads
+from teamroom.store.sql.tx import Tx, dumps, iso, loads, parse_ref
 
 LIST_FIELDS = ("done", "remaining", "blockers", "files")
 SCAN_LIMIT = 500  # handoffs looked at by a resume without task or id, newest first
@@ -26,11 +26,7 @@ def handoff_ref(handoff_id: int) -> str:
 
 
 def parse_handoff_ref(ref: str) -> int:
-    """``h7`` (or ``7``) to 7; anything else does not exist."""
-    digits = ref[1:] if ref[:1] == "h" else ref
-    if not digits.isdigit() or len(digits) > 18:
-        raise NotFound(f"no handoff {ref!r}; handoff ids look like 'h7' (the handoff_id field of handoff)")
-    return int(digits)
+    return parse_ref(ref, "h", "handoff; handoff ids look like 'h7' (the handoff_id field of handoff)")
 
 
 def parking(handoff_id: int) -> str:

@@ -27,7 +27,7 @@ from teamroom.schemas import (
 )
 from teamroom.schemas.common import PRIORITY_NAMES, SYSTEM_AGENT
 from teamroom.store.sql import agents
-from teamroom.store.sql.tx import Tx, dumps, in_list, iso, loads
+from teamroom.store.sql.tx import Tx, dumps, in_list, iso, loads, parse_ref
 
 LIVE = "('queued', 'leased')"
 
@@ -37,11 +37,7 @@ def message_ref(message_id: int) -> str:
 
 
 def parse_message_ref(ref: str) -> int:
-    """``m42`` (or ``42``) to 42; anything else does not exist."""
-    digits = ref[1:] if ref[:1] == "m" else ref
-    if not digits.isdigit() or len(digits) > 18:
-        raise NotFound(f"no message {ref!r}; message ids look like 'm42'")
-    return int(digits)
+    return parse_ref(ref, "m", "message; message ids look like 'm42'")
 
 
 def _receipt(delivery_id: int) -> str:
@@ -101,7 +97,9 @@ def send(
     tx.touch(agent)
     key = opts["idempotency_key"]
     if key is not None:
-        row = tx.one("SELECT id, thread_id, recipients FROM messages WHERE sender = ? AND idempotency_key = ?", (agent, key))
+        row = tx.one(
+            "SELECT id, thread_id, recipients FROM messages WHERE sender = ? AND idempotency_key = ?", (agent, key)
+        )
         if row is not None:
             return SendResult(
                 message_id=message_ref(row["id"]),
@@ -117,7 +115,8 @@ def send(
             raise NotFound(f"no message {opts['reply_to']!r} to reply to")
         if thread_id is not None and thread_id != original["thread_id"]:
             raise Invalid(
-                f"reply_to {opts['reply_to']!r} is in thread {original['thread_id']!r}, not {thread_id!r}; drop thread_id"
+                f"reply_to {opts['reply_to']!r} is in thread {original['thread_id']!r}, not {thread_id!r};"
+                " drop thread_id"
             )
         thread_id = original["thread_id"]
         to = to or [original["sender"]]

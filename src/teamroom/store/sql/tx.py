@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from teamroom.errors import NotFound
 
 TOUCH_EVERY_MS = 1_000  # last_seen feeds liveness (minutes), so one write a second per agent is plenty
 
@@ -55,6 +56,17 @@ class Tx:
             self.event(agent, "agent_seen", agent)
         else:
             self.conn.execute("UPDATE agents SET last_seen = ? WHERE name = ?", (self.now, agent))
+
+
+def parse_ref(ref: str, prefix: str, what: str) -> int:
+    """A typed id (``m42``, ``e12``, ``h7``; the bare number too) to its integer; anything else does not exist.
+
+    ``what`` names the thing and where its ids come from, for the error.
+    """
+    digits = ref[1:] if ref[:1] == prefix else ref
+    if not digits.isdigit() or len(digits) > 18:
+        raise NotFound(f"no {what.split(';')[0]} {ref!r}; {what.split(';', 1)[1].strip()}")
+    return int(digits)
 
 
 def dumps(value: Any) -> str:
