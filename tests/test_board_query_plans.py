@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import sqlite3
-
 import pytest
 
 from teamroom.store import ManualClock, SQLiteStore
 from teamroom.tools import agents, board, handoffs, locks
+from tests.plans import full_scans, traced
 
 pytestmark = pytest.mark.anyio
 SMALL = {"agents", "sqlite_sequence"}  # a row per agent, a row per table: scanning them is fine
@@ -38,20 +36,6 @@ async def _workload(store: SQLiteStore) -> None:
 async def test_no_board_or_handoff_statement_scans_a_whole_table(db_path):
     store = SQLiteStore(db_path, clock=ManualClock())
     await store.open()
-    statements: set[str] = set()
-    store._conn.set_trace_callback(statements.add)
-    try:
-        await _workload(store)
-    finally:
-        await store.close()
-    explain = sqlite3.connect(db_path)
-    scans = {}
-    for sql in statements:
-        if re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT)", sql, re.I):
-            plan = [row[3] for row in explain.execute(f"EXPLAIN QUERY PLAN {sql}")]
-            bad = [s for s in plan if re.match(r"SCAN (\w+)", s) and "INDEX" not in s and s.split()[1] not in SMALL]
-            if bad:
-                scans[sql] = bad
-    explain.close()
+    statements = await traced(store, lambda: _workload(store))
     assert any("board_entries" in s for s in statements) and any("handoffs" in s for s in statements)
-    assert scans == {}
+    assert full_scans(db_path, statements, lambda table: table not in SMALL) == {}

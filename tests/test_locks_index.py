@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from teamroom.store.sql.tx import Tx
 from teamroom.store.sqlite import migrations, statements
 from teamroom.tools import agents
 from teamroom.tools import locks as lock_tools
+from tests.plans import full_scans, traced
 
 NOW = 1_800_000_000_000
 
@@ -99,20 +99,7 @@ async def test_no_lock_statement_scans_the_locks_or_the_events_table(db_path) ->
     clock = ManualClock()
     store = SQLiteStore(db_path, clock=clock)
     await store.open()
-    statements: set[str] = set()
-    store._conn.set_trace_callback(statements.add)
-    try:
-        await _workload(store, clock)
-    finally:
-        await store.close()
-    explain = sqlite3.connect(db_path)
-    scans = {}
-    for sql in statements:
-        if "locks" not in sql or not re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT)", sql, re.I):
-            continue
-        plan = [row[3] for row in explain.execute(f"EXPLAIN QUERY PLAN {sql}")]
-        bad = [step for step in plan if re.fullmatch(r"SCAN (locks|events)\b(?!.*INDEX).*", step)]
-        if bad:
-            scans[sql] = bad
+    statements = await traced(store, lambda: _workload(store, clock))
     assert sum("locks" in sql for sql in statements) > 15, "the workload reached the locks"
-    assert scans == {}
+    lock_statements = {sql for sql in statements if "locks" in sql}
+    assert full_scans(db_path, lock_statements, lambda table: table in ("locks", "events")) == {}

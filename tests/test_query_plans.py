@@ -7,13 +7,11 @@ store with a million acked messages costs what it costs over an empty one.
 
 from __future__ import annotations
 
-import re
-import sqlite3
-
 import pytest
 
 from teamroom.store import ManualClock, SQLiteStore
 from teamroom.tools import agents, messages
+from tests.plans import full_scans, traced
 
 GROWING = ("messages", "deliveries", "events")
 pytestmark = pytest.mark.anyio
@@ -43,20 +41,6 @@ async def test_no_statement_on_the_hot_path_scans_a_growing_table(db_path):
     clock = ManualClock()
     store = SQLiteStore(db_path, clock=clock)
     await store.open()
-    statements: set[str] = set()
-    store._conn.set_trace_callback(statements.add)
-    try:
-        await _workload(store, clock)
-    finally:
-        await store.close()
-    explain = sqlite3.connect(db_path)
-    scans = {}
-    for sql in statements:
-        if not re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT)", sql, re.I):
-            continue
-        plan = [row[3] for row in explain.execute(f"EXPLAIN QUERY PLAN {sql}")]
-        bad = [step for step in plan if re.fullmatch(rf"SCAN ({'|'.join(GROWING)})\b(?!.*INDEX).*", step)]
-        if bad:
-            scans[sql] = bad
+    statements = await traced(store, lambda: _workload(store, clock))
     assert len(statements) > 20, "the workload reached the store"
-    assert scans == {}
+    assert full_scans(db_path, statements, lambda table: table in GROWING) == {}
