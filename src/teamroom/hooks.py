@@ -89,7 +89,7 @@ def respond(
 
 def _look(tx: Tx, env_agent: str | None, session: str | None) -> tuple[str, dict, dict, bool] | None:
     """Who the agent is, what its session was last shown, and its news now (one read transaction)."""
-    has_sessions = tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'") is not None
+    has_sessions = sessions.available(tx)
     bound = sessions.lookup(tx, session) if session is not None and has_sessions else None
     agent = env_agent or (bound[0] if bound else None)
     if agent is None:

@@ -12,6 +12,11 @@ from typing import Any
 from teamroom.store.sql.tx import Tx, dumps, loads
 
 
+def available(tx: Tx) -> bool:
+    """Whether the store has the sessions table yet (a store older than migration 0004 has not)."""
+    return tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'") is not None
+
+
 def bind(tx: Tx, session_id: str, agent: str, client: str | None, *, replace: bool) -> bool:
     """Bind ``session_id`` to ``agent``; True when that changed anything.
 
