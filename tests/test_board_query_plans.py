@@ -9,7 +9,7 @@ from teamroom.tools import agents, board, handoffs, locks
 from tests.plans import full_scans, traced
 
 pytestmark = pytest.mark.anyio
-SMALL = {"agents", "sqlite_sequence"}  # a row per agent, a row per table: scanning them is fine
+SMALL = {"agents", "sqlite_sequence", "sqlite_master"}  # a row per agent, per table: scanning them is fine
 
 
 async def _workload(store: SQLiteStore) -> None:
@@ -38,4 +38,27 @@ async def test_no_board_or_handoff_statement_scans_a_whole_table(db_path):
     await store.open()
     statements = await traced(store, lambda: _workload(store))
     assert any("board_entries" in s for s in statements) and any("handoffs" in s for s in statements)
+    assert full_scans(db_path, statements, lambda table: table not in SMALL) == {}
+
+
+async def test_the_hooks_digest_reads_deliveries_the_board_and_handoffs_through_indexes(db_path):
+    """The hooks run on every prompt: their digest must cost the same on a store of a million messages."""
+    from teamroom.store.sql import digest
+    from teamroom.tools import messages
+
+    store = SQLiteStore(db_path, clock=ManualClock())
+    await store.open()
+    await _workload(store)
+    await messages.send(store, "a", "b", "x")
+    await messages.poll(store, "b", limit=1, lease_seconds=60)
+    await messages.send(store, "a", "b", "y")
+    await board.post_finding(store, "a", "news", scope="wf")
+    await handoffs.handoff(store, "a", "t4", "s", "n", to="b")
+
+    async def look():
+        for agent in ("a", "b", "nobody"):
+            await store._read(digest.digest, agent, 3)
+
+    statements = await traced(store, look)
+    assert any("deliveries" in s for s in statements) and any("board_entries" in s for s in statements)
     assert full_scans(db_path, statements, lambda table: table not in SMALL) == {}

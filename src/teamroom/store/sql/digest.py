@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from teamroom.store.sql import rules
 from teamroom.store.sql.tx import Tx, loads
 
 PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
@@ -23,7 +24,8 @@ def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
         {"message_id": f"m{r[0]}", "from": r[1], "subject": r[2], "expires_at": r[3]}
         for r in tx.all(
             "SELECT m.id, m.sender, m.subject, d.visible_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
-            " WHERE d.recipient = ? AND d.state = 'leased' AND d.visible_at > ? ORDER BY d.id",
+            f" WHERE d.recipient = ? AND d.state IN {rules.LIVE} AND d.state = 'leased' AND d.visible_at > ?"
+            " ORDER BY d.id",
             (agent, tx.now),
         )
     ]
@@ -36,8 +38,8 @@ def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 def _unread(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Deliveries the agent can poll (queued, or a lapsed lease): the ``top`` most urgent and the ``top`` newest."""
     waiting = (
-        " FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ?"
-        " AND (d.state = 'queued' OR (d.state = 'leased' AND d.visible_at <= ?))"
+        f" FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN {rules.LIVE}"
+        " AND (d.state = 'queued' OR d.visible_at <= ?)"
     )
     count, newest = tx.one(f"SELECT COUNT(*), MAX(d.id){waiting}", (agent, tx.now))
     columns = f"SELECT d.id, m.id, m.sender, m.subject, m.kind, m.priority, m.body{waiting}"
@@ -87,25 +89,19 @@ def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     }
 
 
-# The board's own rule (store/sql/board.py): past the agent's cursor, not its own, not superseded, not read.
-_BOARD_UNREAD = (
-    " FROM board_entries e LEFT JOIN board_cursors c ON c.agent = ?1 AND c.scope = e.scope"
-    " WHERE (c.agent IS NOT NULL OR e.scope = ?2) AND e.seq > COALESCE(c.seq, 0) AND e.author != ?1"
-    " AND NOT EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id)"
-    " AND NOT EXISTS (SELECT 1 FROM board_reads r WHERE r.agent = ?1 AND r.scope = e.scope AND r.seq = e.seq)"
-)
-DEFAULT_SCOPE = "main"  # followed by everyone; other scopes once the agent posted to or read them
-
-
 def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
+    """Unread entries in every scope the agent follows (posted to or read), and in the default scope."""
+    cursors = tx.all("SELECT scope, seq FROM board_cursors WHERE agent = ?", (agent,))
+    followed = {rules.DEFAULT_SCOPE: 0, **dict(cursors)}
     scopes = []
-    for scope, count, newest in tx.all(
-        f"SELECT e.scope, COUNT(*), MAX(e.seq){_BOARD_UNREAD} GROUP BY e.scope ORDER BY e.scope", (agent, DEFAULT_SCOPE)
-    ):
+    for scope, cursor in sorted(followed.items()):
+        unread = f" FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {rules.BOARD_UNREAD}"
+        count, newest = tx.one(f"SELECT COUNT(*), MAX(e.seq){unread}", (agent, scope, cursor))
+        if not count:
+            continue
         entries = tx.all(
-            f"SELECT e.seq, e.kind, e.author, e.title, e.body{_BOARD_UNREAD} AND e.scope = ?3"
-            " ORDER BY e.seq DESC LIMIT ?4",
-            (agent, DEFAULT_SCOPE, scope, top),
+            f"SELECT e.seq, e.kind, e.author, e.title, e.body{unread} ORDER BY e.seq DESC LIMIT ?4",
+            (agent, scope, cursor, top),
         )
         scopes.append(
             {
@@ -126,8 +122,7 @@ HANDOFF_SCAN = 500  # open handoffs looked at, newest first (as resume does)
 def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Open handoffs addressed to the agent or its role, and its own open checkpoints (as resume finds them)."""
     me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
-    groups = set() if me is None else {*(loads(me[1]) or []), *([me[0]] if me[0] else [])}
-    mine = {agent, *(f"@{g}" for g in groups), *(f"@{g}s" for g in groups)}
+    mine = rules.addresses(agent, *((me[0], loads(me[1]) or []) if me else (None, [])))
     found = []
     for row in tx.all(
         "SELECT id, sender, task, next_step, recipients, addressed FROM handoffs WHERE taken_by IS NULL"
@@ -135,7 +130,7 @@ def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
         (HANDOFF_SCAN,),
     ):
         addressed = mine.intersection([*loads(row[4]), *loads(row[5])])
-        checkpoint = row[1] == agent and row[4] == "[]" and not _handed_on(tx, agent, row[2], row[0])
+        checkpoint = row[1] == agent and row[4] == "[]" and not rules.handed_on(tx, agent, row[2], row[0])
         if addressed or checkpoint:
             found.append(
                 {"handoff_id": f"h{row[0]}", "seq": row[0], "from": row[1], "task": row[2], "next_step": row[3]}
@@ -143,12 +138,6 @@ def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
         if len(found) >= top:
             break
     return {"handoffs": found}
-
-
-def _handed_on(tx: Tx, agent: str, task: str, handoff_id: int) -> bool:
-    return (
-        tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (task, agent, handoff_id)) is not None
-    )
 
 
 # (table that must exist, f(tx, agent, top) -> keys to add): an older store without it adds nothing.

@@ -13,7 +13,7 @@ from typing import Any
 from teamroom.errors import Conflict, Invalid, NotFound
 from teamroom.schemas import HandoffRecord, HandoffResult, ResumeResult
 from teamroom.schemas.locks import LockEntry
-from teamroom.store.sql import locks, messages
+from teamroom.store.sql import locks, messages, rules
 from teamroom.store.sql.tx import Tx, dumps, iso, loads, parse_ref
 
 LIST_FIELDS = ("done", "remaining", "blockers", "files")
@@ -183,31 +183,18 @@ def _for_task(tx: Tx, agent: str, task: str) -> Any:
 def _for_agent(tx: Tx, agent: str) -> Any:
     """The newest open handoff for the caller (to it, its role, or its own checkpoint), else the newest it took."""
     me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
-    mine = {agent, *(f"@{r}" for r in _role_names(me["role"], loads(me["capabilities"])))}
+    mine = rules.addresses(agent, me["role"], loads(me["capabilities"]))
     # Each query reaches its rows through a partial index, however many handoffs were taken before.
     for row in tx.all("SELECT * FROM handoffs WHERE taken_by IS NULL ORDER BY id DESC LIMIT ?", (SCAN_LIMIT,)):
         if mine.intersection([*loads(row["recipients"]), *loads(row["addressed"])]):
             return row
-        if row["sender"] == agent and row["recipients"] == "[]" and not _handed_on(tx, agent, row):
+        own_checkpoint = row["sender"] == agent and row["recipients"] == "[]"
+        if own_checkpoint and not rules.handed_on(tx, agent, row["task"], row["id"]):
             return row
     for row in tx.all("SELECT * FROM handoffs WHERE taken_by = ? ORDER BY id DESC LIMIT ?", (agent, SCAN_LIMIT)):
-        if not _handed_on(tx, agent, row):
+        if not rules.handed_on(tx, agent, row["task"], row["id"]):
             return row
     raise NotFound(
         f"no open handoff addressed to {agent!r} or its role, and no checkpoint of its own;"
         " pass task='...' to take any open handoff for a task"
     )
-
-
-def _handed_on(tx: Tx, agent: str, row: Any) -> bool:
-    """Whether the caller wrote a newer handoff for the same task (so ``row`` is stale for it)."""
-    return (
-        tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (row["task"], agent, row["id"]))
-        is not None
-    )
-
-
-def _role_names(role: str | None, capabilities: list[str]) -> set[str]:
-    """Every way to address an agent by group: '@builders' reaches role 'builder' (as in send)."""
-    names = set(capabilities) | ({role} if role else set())
-    return names | {f"{n}s" for n in names}
