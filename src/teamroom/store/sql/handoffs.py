@@ -141,14 +141,7 @@ def _held_from(tx: Tx, agent: str, row: Any) -> list[LockEntry]:
     transferred = set(loads(row["locks"]))
     if not transferred:
         return []
-    return [
-        LockEntry(
-            resource=lock["resource"], holder=lock["holder"], mode=lock["mode"], token=lock["token"],
-            reason=lock["reason"], acquired_at=iso(lock["acquired_at"]), expires_at=iso(lock["expires_at"]),
-        )  # fmt: skip
-        for lock in locks.held_by(tx, agent)
-        if lock["resource"] in transferred
-    ]
+    return [locks.entry(lock) for lock in locks.held_by(tx, agent) if lock["resource"] in transferred]
 
 
 def _taken_elsewhere(row: Any) -> str:

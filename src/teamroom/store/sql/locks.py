@@ -278,7 +278,7 @@ def list_locks(tx: Tx, agent: str | None, resource: str | None, holder: str | No
         rows.sort(key=lambda row: (row["resource"], row["token"]))
         total = len(rows)
         rows = rows if limit is None else rows[:limit]
-    return LocksResult(locks=[_entry(row) for row in rows], more=total - len(rows))
+    return LocksResult(locks=[entry(row) for row in rows], more=total - len(rows))
 
 
 def holders(tx: Tx) -> dict[str, list[str]]:
@@ -421,7 +421,8 @@ def _conflict(res: Resource, row: Any, example: str | None) -> LockConflict:
     )
 
 
-def _entry(row: Any) -> LockEntry:
+def entry(row: Any) -> LockEntry:
+    """A lock row (or a `held_by` dict) as the schema the tools return."""
     return LockEntry(
         resource=row["resource"],
         holder=row["holder"],

@@ -169,13 +169,15 @@ def deliver(
     kind: str,
     payload: dict[str, Any],
     priority: int,
+    thread_id: str | None = None,
+    reply_to: int | None = None,
 ) -> SendResult:
-    """Send a message from inside another area's transaction (a handoff's notice), with the default retries."""
+    """Send a message from inside another transaction (a handoff's notice, a delivery_failed), default retries."""
     opts = {
         "subject": subject, "kind": kind, "payload": payload, "priority": priority,
         "ttl_seconds": None, "max_attempts": 5, "idempotency_key": None,
     }  # fmt: skip
-    return _insert(tx, sender, recipients, body, opts, None, None)
+    return _insert(tx, sender, recipients, body, opts, thread_id, reply_to)
 
 
 def settle(tx: Tx, agent: str, message_id: int, why: str) -> bool:
@@ -204,23 +206,15 @@ def _notify_failure(tx: Tx, delivery: dict[str, Any], state: str, reason: str) -
     msg = tx.one("SELECT sender, subject, thread_id FROM messages WHERE id = ?", (delivery["message_id"],))
     if msg["sender"] == SYSTEM_AGENT or tx.one("SELECT 1 FROM agents WHERE name = ?", (msg["sender"],)) is None:
         return
-    opts = {
-        "subject": f"delivery failed: {msg['subject'] or ref}"[:200],
-        "kind": "delivery_failed",
-        "payload": {
-            "message_id": ref,
-            "recipient": delivery["recipient"],
-            "state": state,
-            "reason": reason,
+    deliver(
+        tx, SYSTEM_AGENT, [msg["sender"]], f"Your message {ref} to {delivery['recipient']} is {state}: {reason}.",
+        subject=f"delivery failed: {msg['subject'] or ref}"[:200], kind="delivery_failed", priority=2,
+        payload={
+            "message_id": ref, "recipient": delivery["recipient"], "state": state, "reason": reason,
             "attempts": delivery["attempt"],
         },
-        "priority": 2,
-        "ttl_seconds": None,
-        "max_attempts": 5,
-        "idempotency_key": None,
-    }
-    body = f"Your message {ref} to {delivery['recipient']} is {state}: {reason}."
-    _insert(tx, SYSTEM_AGENT, [msg["sender"]], body, opts, msg["thread_id"], delivery["message_id"])
+        thread_id=msg["thread_id"], reply_to=delivery["message_id"],
+    )  # fmt: skip
 
 
 def _retire_if_due(tx: Tx, row: dict[str, Any]) -> bool:
