@@ -22,7 +22,7 @@ def entry_ref(entry_id: int) -> str:
 
 
 def parse_entry_ref(ref: str) -> int:
-    return parse_ref(ref, "e", "board entry; entry ids look like 'e12' (the id field of post_finding)")
+    return parse_ref(ref, "e", "board entry", "entry ids look like 'e12' (the id field of post_finding)")
 
 
 

@@ -26,7 +26,7 @@ def handoff_ref(handoff_id: int) -> str:
 
 
 def parse_handoff_ref(ref: str) -> int:
-    return parse_ref(ref, "h", "handoff; handoff ids look like 'h7' (the handoff_id field of handoff)")
+    return parse_ref(ref, "h", "handoff", "handoff ids look like 'h7' (the handoff_id field of handoff)")
 
 
 def parking(handoff_id: int) -> str:

@@ -35,7 +35,7 @@ def message_ref(message_id: int) -> str:
 
 
 def parse_message_ref(ref: str) -> int:
-    return parse_ref(ref, "m", "message; message ids look like 'm42'")
+    return parse_ref(ref, "m", "message", "message ids look like 'm42'")
 
 
 def _receipt(delivery_id: int) -> str:

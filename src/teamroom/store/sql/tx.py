@@ -58,14 +58,11 @@ class Tx:
             self.conn.execute("UPDATE agents SET last_seen = ? WHERE name = ?", (self.now, agent))
 
 
-def parse_ref(ref: str, prefix: str, what: str) -> int:
-    """A typed id (``m42``, ``e12``, ``h7``; the bare number too) to its integer; anything else does not exist.
-
-    ``what`` names the thing and where its ids come from, for the error.
-    """
+def parse_ref(ref: str, prefix: str, noun: str, hint: str) -> int:
+    """A typed id (``m42``, ``e12``, ``h7``; the bare number too) to its integer; anything else does not exist."""
     digits = ref[1:] if ref[:1] == prefix else ref
     if not digits.isdigit() or len(digits) > 18:
-        raise NotFound(f"no {what.split(';')[0]} {ref!r}; {what.split(';', 1)[1].strip()}")
+        raise NotFound(f"no {noun} {ref!r}; {hint}")
     return int(digits)
 
 
