@@ -51,12 +51,6 @@ BUSY_MAX_DELAY_S = 0.010
 WATCH_INTERVAL_S = 0.002
 SWEEP_EVERY_MS = 1_000
 
-# Areas add their housekeeping here: f(tx), run inside a write transaction about once a second.
-HOUSEKEEPING: list[Callable[[Tx], None]] = [messages.sweep, locks.sweep]
-# Areas add what a heartbeat renews here: f(tx, agent) -> (renewed count, resources held).
-HEARTBEAT: list[Callable[[Tx, str], tuple[int, list[str]]]] = [locks.renew]
-# The agents list shows the locks each agent holds.
-agents.LOCKS_HELD.append(locks.holders)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -152,24 +146,16 @@ class SQLiteStore(Store):
             raise StoreUnavailable(
                 f"cannot create {self.path.parent}: {exc.strerror}; pass --db a path you can write"
             ) from None
-        started, warned = time.monotonic(), 0
-        while True:
-            try:
-                self._conn = self._connect()
-                return
-            except sqlite3.OperationalError as exc:
-                waited = time.monotonic() - started
-                if not _is_busy(exc) or waited > BUSY_GIVE_UP_S:
-                    raise _unavailable(self.path, exc) from None
-                if int(waited) > warned:
-                    warned = int(waited)
-                    log.warning("store %s busy while opening for %d s; still waiting", self.path, warned)
-                time.sleep(0.05)
-            except sqlite3.Error as exc:
-                raise _unavailable(self.path, exc) from None
+        self._conn = self._retry_busy(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        """One attempt to open, check and migrate the store; `_Busy` when another process holds it."""
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from None
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -179,8 +165,12 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
             conn.execute("PRAGMA busy_timeout = 0")  # from now on `_run` handles busy without blocking the loop
-        except BaseException:
+        except BaseException as exc:
             conn.close()  # a store refused at open is left exactly as it was found
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise _Busy() from exc
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(self.path, exc) from None
             raise
         return conn
 
@@ -244,11 +234,14 @@ class SQLiteStore(Store):
         return await anyio.to_thread.run_sync(self._transaction, write, fn, args, limiter=self._limiter)
 
     def _transaction(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """Attempt until the store is free (backing off), for up to BUSY_GIVE_UP_S."""
+        return self._retry_busy(lambda: self._attempt(write, fn, args))
+
+    def _retry_busy(self, attempt: Callable[[], T]) -> T:
+        """Call ``attempt`` until it does not find the store busy, backing off, for up to BUSY_GIVE_UP_S."""
         started, delay, warned = time.monotonic(), 0.0005, 0
         while True:
             try:
-                return self._attempt(write, fn, args)
+                return attempt()
             except _Busy as busy:
                 waited = time.monotonic() - started
                 if waited > BUSY_GIVE_UP_S:
@@ -267,9 +260,10 @@ class SQLiteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             tx = Tx(conn, self.clock.now_ms(), self._seen)
-            if write and tx.now - self._swept_at >= SWEEP_EVERY_MS:
-                for housekeeping in HOUSEKEEPING:
-                    housekeeping(tx)
+            sweeping = write and tx.now - self._swept_at >= SWEEP_EVERY_MS
+            if sweeping:  # housekeeping rides along with a write about once a second
+                messages.sweep(tx)
+                locks.sweep(tx)
             result = fn(tx, *args)
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -286,7 +280,7 @@ class SQLiteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if write and tx.now - self._swept_at >= SWEEP_EVERY_MS:
+        if sweeping:
             self._swept_at = tx.now
         for agent in tx.touched:  # only once committed: a rolled-back touch must be written again
             self._seen[agent] = tx.now
@@ -394,16 +388,12 @@ def _register(tx: Tx, agent: str, role, capabilities, description, session_id: s
 
 def _heartbeat(tx: Tx, agent: str, status: str | None, task: str | None, note: str | None) -> HeartbeatResult:
     agents.set_status(tx, agent, status, task, note)
-    renewed = messages.renew_leases(tx, agent)
-    held: list[str] = []
-    for renew in HEARTBEAT:
-        count, resources_held = renew(tx, agent)
-        renewed += count
-        held.extend(resources_held)
+    leases_renewed = messages.renew_leases(tx, agent)
+    locks_renewed, held = locks.renew(tx, agent)
     return HeartbeatResult(
         unread=messages.unread(tx, agent),
         locks=held,
-        leases_renewed=renewed,
+        leases_renewed=leases_renewed + locks_renewed,
         server_time=iso(tx.now),
         board_unread=board.unread_by_scope(tx, agent),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from teamroom.errors import NotFound
 from teamroom.schemas import AgentEntry, AgentRecord, AgentsResult
+from teamroom.store.sql import locks
 from teamroom.store.sql.tx import Tx, dumps, iso, loads
 
 LIVE_MS = 2 * 60 * 1000
@@ -66,19 +67,6 @@ def unread_counts(tx: Tx) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
-# Areas that attach more to an agent's entry (locks held, ...) append a function here:
-# f(tx) -> {agent name: list of resources}.
-LOCKS_HELD: list = []
-
-
-def locks_held(tx: Tx) -> dict[str, list[str]]:
-    held: dict[str, list[str]] = {}
-    for f in LOCKS_HELD:
-        for name, resources in f(tx).items():
-            held.setdefault(name, []).extend(resources)
-    return held
-
-
 def list_agents(
     tx: Tx, agent: str | None, role: str | None, capability: str | None, include_offline: bool
 ) -> AgentsResult:
@@ -92,7 +80,7 @@ def list_agents(
         params.append(capability)
     if not include_offline:
         sql, params = sql + " AND last_seen > ?", [*params, tx.now - STALE_MS]
-    unread, held = unread_counts(tx), locks_held(tx)
+    unread, held = unread_counts(tx), locks.holders(tx)
     entries = [
         AgentEntry(
             **record(row).model_dump(),

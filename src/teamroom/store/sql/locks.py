@@ -282,7 +282,7 @@ def list_locks(tx: Tx, agent: str | None, resource: str | None, holder: str | No
 
 
 def holders(tx: Tx) -> dict[str, list[str]]:
-    """{holder: resources} of every live lock; the agents list shows it (hook `agents.LOCKS_HELD`)."""
+    """{holder: resources} of every live lock; the agents list shows it."""
     held: dict[str, list[str]] = {}
     for row in tx.all("SELECT holder, resource FROM locks WHERE expires_at > ? ORDER BY holder, resource", (tx.now,)):
         held.setdefault(row["holder"], []).append(row["resource"])
@@ -310,7 +310,7 @@ def renew(tx: Tx, holder: str, resources: Iterable[str] | None = None) -> tuple[
     """Extend live locks of ``holder`` (all, or those of ``resources``) by their own TTL from now.
 
     Returns (how many were renewed, every resource ``holder`` holds live). Tokens do not change.
-    This is the lock part of ``heartbeat`` (hook `store.sqlite.HEARTBEAT`).
+    This is the lock part of ``heartbeat``.
     """
     sql, params = "", []
     if resources is not None:
@@ -383,7 +383,7 @@ def reassign(
 
 
 def sweep(tx: Tx) -> None:
-    """Drop locks expired for over an hour that nobody took over, each recorded (hook `HOUSEKEEPING`)."""
+    """Drop locks expired for over an hour that nobody took over, each recorded (store housekeeping)."""
     for row in tx.all(
         "DELETE FROM locks WHERE expires_at <= ? RETURNING resource, holder, token, expires_at",
         (tx.now - EXPIRED_KEPT_MS,),
