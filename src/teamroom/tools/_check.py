@@ -108,3 +108,24 @@ def payload(value: Any) -> dict[str, Any] | None:
         raise TooLarge(f"payload is over {Limits.PAYLOAD_BYTES} bytes as JSON; send less or reference a file")
     text("payload", encoded, 0, max_bytes=Limits.PAYLOAD_BYTES)
     return value
+
+
+def addresses(to: str | list[str] | None) -> list[str] | None:
+    """Who a message or handoff goes to: names, '@all' or '@role', checked; None when not given."""
+    if to is None:
+        return None
+    specs = [to] if isinstance(to, str) else to
+    if not isinstance(specs, list) or not specs:
+        raise Invalid("to must be a name, a list of names, '@all' or '@role'")
+    if len(specs) > Limits.RECIPIENTS:
+        raise Invalid(f"to lists {len(specs)} addresses; the limit is {Limits.RECIPIENTS}")
+    out = []
+    for spec in specs:
+        if isinstance(spec, str) and spec.startswith("@"):
+            if spec == "@":
+                raise Invalid("'@' needs a role after it, e.g. '@builders', or use '@all'")
+            label("to", spec[1:], 64)
+            out.append(spec)
+        else:
+            out.append(agent_name(spec, "to"))
+    return out

@@ -23,7 +23,6 @@ def scope_name(value: str | None, default: str | None = DEFAULT_SCOPE) -> str | 
     return value
 
 
-
 async def post_finding(
     store: Store,
     agent: str | None,

@@ -10,7 +10,6 @@ from teamroom.schemas.common import Limits
 from teamroom.store import Store
 from teamroom.tools import _check
 from teamroom.tools.board import scope_name
-from teamroom.tools.messages import _addresses
 
 ITEMS = 100  # entries in done, remaining, blockers, files
 PATH_CHARS = 1024
@@ -62,7 +61,7 @@ async def handoff(
             f"the handoff is {size} bytes; the limit is {Limits.PAYLOAD_BYTES} (64 KiB): summarise, and put the"
             " details on the board (post_finding) or in files"
         )
-    return await store.handoff(agent, task, summary, next_step, fields, _addresses(to), bool(transfer_locks))
+    return await store.handoff(agent, task, summary, next_step, fields, _check.addresses(to), bool(transfer_locks))
 
 
 async def resume(

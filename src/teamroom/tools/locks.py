@@ -28,13 +28,6 @@ def resource_list(field: str, values: str | list[str] | None) -> list[str]:
     return list(dict.fromkeys(paths.normalise(v) for v in values))
 
 
-def _whole(field: str, value: float | None, bounds: tuple[int, int], default: int) -> int:
-    checked = _check.number_in(field, value, bounds, default)
-    if checked != int(checked):
-        raise Invalid(f"{field} must be a whole number of seconds")
-    return int(checked)
-
-
 async def claim_lock(
     store: Store,
     agent: str | None,
@@ -48,7 +41,7 @@ async def claim_lock(
     agent = _check.agent_name(agent)
     wanted = resource_list("resources", resources)
     mode = _check.one_of("mode", mode, MODES, "exclusive")
-    ttl = _whole("ttl_seconds", ttl_seconds, Limits.TTL_SECONDS, DEFAULT_TTL_SECONDS)
+    ttl = _check.whole("ttl_seconds", ttl_seconds, Limits.TTL_SECONDS, DEFAULT_TTL_SECONDS)
     reason = _check.text("reason", reason, Limits.SHORT_TEXT_CHARS)
     wait = float(_check.number_in("wait_seconds", wait_seconds, Limits.WAIT_SECONDS, 0))
 
@@ -85,5 +78,5 @@ async def locks(
     resource = None if resource is None else paths.normalise(resource)
     holder = _check.label("holder", holder, 128)
     if limit is not None:
-        limit = _whole("limit", limit, Limits.LIMIT, Limits.LIMIT[1])
+        limit = _check.whole("limit", limit, Limits.LIMIT, Limits.LIMIT[1])
     return await store.locks(caller, resource, holder, limit)

@@ -12,26 +12,6 @@ from teamroom.store import Store
 from teamroom.tools import _check
 
 
-def _addresses(to: str | list[str] | None) -> list[str] | None:
-    if to is None:
-        return None
-    specs = [to] if isinstance(to, str) else to
-    if not isinstance(specs, list) or not specs:
-        raise Invalid("to must be a name, a list of names, '@all' or '@role'")
-    if len(specs) > Limits.RECIPIENTS:
-        raise Invalid(f"to lists {len(specs)} addresses; the limit is {Limits.RECIPIENTS}")
-    out = []
-    for spec in specs:
-        if isinstance(spec, str) and spec.startswith("@"):
-            if spec == "@":
-                raise Invalid("'@' needs a role after it, e.g. '@builders', or use '@all'")
-            _check.label("to", spec[1:], 64)
-            out.append(spec)
-        else:
-            out.append(_check.agent_name(spec, "to"))
-    return out
-
-
 async def send(
     store: Store,
     agent: str | None,
@@ -51,7 +31,7 @@ async def send(
     agent = _check.agent_name(agent)
     return await store.send(
         agent,
-        _addresses(to),
+        _check.addresses(to),
         _check.text("body", body, 0, required=True, max_bytes=Limits.BODY_BYTES),
         subject=_check.text("subject", subject, Limits.TITLE_CHARS),
         kind=_check.one_of("kind", kind, MESSAGE_KINDS, "text"),
@@ -63,7 +43,6 @@ async def send(
         max_attempts=_check.whole("max_attempts", max_attempts, Limits.MAX_ATTEMPTS, 5),
         idempotency_key=_check.label("idempotency_key", idempotency_key, 200),
     )
-
 
 
 async def poll(
