@@ -90,8 +90,8 @@ class TeamroomServer(MCPServer[App]):
             self._listed = [
                 tool.model_copy(
                     update={
-                        "input_schema": compact_schema(tool.input_schema),
-                        "output_schema": tool.output_schema and result_schema(tool.output_schema),
+                        "input_schema": slim_schema(tool.input_schema, nullable=False),
+                        "output_schema": tool.output_schema and slim_schema(tool.output_schema, nullable=True),
                     }
                 )
                 for tool in await super().list_tools()
@@ -105,33 +105,14 @@ class TeamroomServer(MCPServer[App]):
             return CallToolResult(content=[TextContent(type="text", text=error_text(exc))], is_error=True)
 
 
-def compact_schema(schema: Any) -> Any:
-    """Drop what teaches an agent nothing: generated titles, and ``anyOf [X, null]`` for an optional X.
+def slim_schema(schema: dict[str, Any], *, nullable: bool) -> dict[str, Any]:
+    """A schema without what costs its readers and teaches nothing: generated titles, ``$ref``s (inlined),
+    and ``anyOf [X, null]``.
 
-    Leaving a parameter out is how an agent says "none"; the server still accepts an explicit null.
-    """
-    if isinstance(schema, list):
-        return [compact_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: compact_schema(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
-    if "properties" in schema:
-        out["properties"] = {name: compact_schema(prop) for name, prop in schema["properties"].items()}
-    options = out.get("anyOf")
-    if isinstance(options, list) and {"type": "null"} in options:
-        rest = [o for o in options if o != {"type": "null"}]
-        del out["anyOf"]
-        out.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
-        if out.get("default", 0) is None:
-            del out["default"]
-    return out
-
-
-def result_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """An output schema that clients check fast: no titles, ``$ref`` inlined, nullable as a type list.
-
-    Clients validate every structured result against it (the Python SDK with jsonschema, where a
-    poll's nested ``anyOf`` and ``$ref`` cost more than the call itself did on the server).
+    Input schemas (``nullable=False``) write an optional X as plain X: leaving a parameter out is how
+    an agent says "none", and the server still accepts an explicit null. Output schemas keep the
+    null as a type list: clients validate every result against them (the Python SDK with jsonschema,
+    where a poll's nested ``anyOf`` and ``$ref`` cost more than the call itself did on the server).
     """
     defs = schema.get("$defs", {})
 
@@ -146,13 +127,19 @@ def result_schema(schema: dict[str, Any]) -> dict[str, Any]:
         if "properties" in node:
             out["properties"] = {name: walk(prop) for name, prop in node["properties"].items()}
         options = out.get("anyOf")
-        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-            (other,) = [o for o in options if o != {"type": "null"}]
-            if isinstance(other.get("type"), str) and "const" not in other:
-                del out["anyOf"]
-                out.update(other, type=[other["type"], "null"])
-                if "enum" in other:
-                    out["enum"] = [*other["enum"], None]
+        if not isinstance(options, list) or {"type": "null"} not in options:
+            return out
+        rest = [o for o in options if o != {"type": "null"}]
+        if not nullable:
+            del out["anyOf"]
+            out.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+            if out.get("default", 0) is None:
+                del out["default"]
+        elif len(rest) == 1 and isinstance(rest[0].get("type"), str) and "const" not in rest[0]:
+            del out["anyOf"]
+            out.update(rest[0], type=[rest[0]["type"], "null"])
+            if "enum" in rest[0]:
+                out["enum"] = [*rest[0]["enum"], None]
         return out
 
     return walk(schema)
@@ -195,11 +182,11 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
     server = TeamroomServer(
         "teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING"
     )
-    _agent_tools(server, settings)
-    _message_tools(server, settings)
-    _lock_tools(server, settings)
-    _board_tools(server, settings)
-    _handoff_tools(server, settings)
+    _agent_tools(server)
+    _message_tools(server)
+    _lock_tools(server)
+    _board_tools(server)
+    _handoff_tools(server)
     _resources(server, current)
     return server
 
@@ -215,7 +202,7 @@ def _me(ctx: Ctx, agent: str | None) -> str | None:
 # --- agents ---------------------------------------------------------------------------------
 
 
-def _agent_tools(server: TeamroomServer, settings: Settings) -> None:
+def _agent_tools(server: TeamroomServer) -> None:
     @server.tool(annotations=IDEMPOTENT)
     async def register(
         ctx: Ctx,
@@ -228,7 +215,8 @@ def _agent_tools(server: TeamroomServer, settings: Settings) -> None:
     ) -> RegisterResult:
         """Introduce yourself: role and capabilities let others address you as @role. Calling again updates."""
         return await agent_tools.register(
-            _store(ctx), _me(ctx, agent), role, capabilities, description, settings.session_id
+            _store(ctx), _me(ctx, agent), role, capabilities, description,
+            ctx.request_context.lifespan_context.settings.session_id,
         )
 
     @server.tool(annotations=WRITE)
@@ -257,7 +245,7 @@ def _agent_tools(server: TeamroomServer, settings: Settings) -> None:
 # --- messages -------------------------------------------------------------------------------
 
 
-def _message_tools(server: TeamroomServer, settings: Settings) -> None:
+def _message_tools(server: TeamroomServer) -> None:
     @server.tool(annotations=WRITE)
     async def send(
         ctx: Ctx,
@@ -342,7 +330,7 @@ ResourcesArg = Annotated[
 ]
 
 
-def _lock_tools(server: TeamroomServer, settings: Settings) -> None:
+def _lock_tools(server: TeamroomServer) -> None:
     """claim_lock, release_lock, locks."""
 
     @server.tool(annotations=WRITE)
@@ -390,7 +378,7 @@ def _lock_tools(server: TeamroomServer, settings: Settings) -> None:
 # --- board ----------------------------------------------------------------------------------
 
 
-def _board_tools(server: TeamroomServer, settings: Settings) -> None:
+def _board_tools(server: TeamroomServer) -> None:
     @server.tool(annotations=WRITE)
     async def post_finding(
         ctx: Ctx,
@@ -436,7 +424,7 @@ def _board_tools(server: TeamroomServer, settings: Settings) -> None:
 # --- handoffs -------------------------------------------------------------------------------
 
 
-def _handoff_tools(server: TeamroomServer, settings: Settings) -> None:
+def _handoff_tools(server: TeamroomServer) -> None:
     @server.tool(annotations=WRITE)
     async def handoff(
         ctx: Ctx,
