@@ -306,3 +306,16 @@ async def test_every_state_change_is_in_the_events_log(db_path, clock):
         events = json.loads(await call.resource("teamroom://events"))["events"]
         trail = [(e["agent"], e["kind"]) for e in events if e["subject"] == sent["message_id"]]
         assert trail == [("a", "send"), ("b", "lease"), ("b", "nack"), ("b", "lease"), ("b", "ack")]
+
+
+async def test_agents_counts_unread_and_leased_deliveries_apart(db_path, clock):
+    async with in_process(db_path, clock) as call:
+        await _team(call, ("a", None), ("b", None))
+        for body in ("x", "y", "z"):
+            await call("send", agent="a", to="b", body=body)
+        await call("poll", agent="b", limit=1, lease_seconds=30)
+        entry = next(e for e in (await call("agents", agent="a"))["agents"] if e["name"] == "b")
+        assert (entry["unread"], entry["leased"]) == (2, 1)
+        clock.advance(31)  # a lapsed lease is unread again
+        entry = next(e for e in (await call("agents", agent="a"))["agents"] if e["name"] == "b")
+        assert (entry["unread"], entry["leased"]) == (3, 0)

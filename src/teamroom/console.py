@@ -32,7 +32,6 @@ from teamroom.tools import messages as message_tools
 LIVENESS_STYLE = {"live": "green", "stale": "yellow", "offline": "dim"}
 STATE_STYLE = {"queued": "cyan", "leased": "yellow", "acked": "green", "dead": "red", "expired": "magenta"}
 PRIORITY_STYLE = {"urgent": "bold red", "high": "yellow", "normal": "", "low": "dim"}
-INBOX_PEEK = 500  # the most deliveries one inbox read returns
 
 
 class Out:
@@ -160,11 +159,7 @@ def _agents_table(entries: list[Any], include_offline: bool, queues: dict[str, d
 async def status(settings: Settings, out: Out, include_offline: bool, scope: str | None, board_limit: int) -> int:
     async with open_store(settings) as store:
         found = await agent_tools.agents(store, None, include_offline=include_offline)
-        queues = {}
-        for a in found.agents:
-            inbox = await message_tools.inbox(store, a.name, INBOX_PEEK)
-            leased = sum(1 for m in inbox.messages if m.state == "leased")
-            queues[a.name] = {"queued": a.unread, "leased": leased}
+        queues = {a.name: {"queued": a.unread, "leased": a.leased} for a in found.agents}
         locks = (await lock_tools.locks(store, None)).locks
         board = await _recent_board(store, scope, board_limit)
     if out.json:

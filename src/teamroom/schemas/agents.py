@@ -26,6 +26,7 @@ class AgentEntry(AgentRecord):
     liveness: Liveness
     locks: list[str] = []
     unread: int = 0
+    leased: int = 0  # deliveries it holds under a live lease, not yet acked
 
 
 class AgentsResult(Model):

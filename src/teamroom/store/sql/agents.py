@@ -58,13 +58,14 @@ def require(tx: Tx, name: str) -> None:
         raise NotFound(f"no agent named {name!r}; known agents: {', '.join(known_names(tx)) or 'none yet'}")
 
 
-def unread_counts(tx: Tx) -> dict[str, int]:
+def queue_counts(tx: Tx) -> dict[str, tuple[int, int]]:
+    """{recipient: (unread, leased)}: deliveries it can poll now, and those under a live lease."""
     rows = tx.all(
-        "SELECT recipient, COUNT(*) FROM deliveries WHERE state IN ('queued', 'leased')"
-        " AND (state = 'queued' OR visible_at <= ?) GROUP BY recipient",
+        "SELECT recipient, SUM(state = 'queued' OR visible_at <= ?1), SUM(state = 'leased' AND visible_at > ?1)"
+        " FROM deliveries WHERE state IN ('queued', 'leased') GROUP BY recipient",
         (tx.now,),
     )
-    return {r[0]: r[1] for r in rows}
+    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 def list_agents(
@@ -80,7 +81,7 @@ def list_agents(
         params.append(capability)
     if not include_offline:
         sql, params = sql + " AND last_seen > ?", [*params, tx.now - STALE_MS]
-    unread, held = unread_counts(tx), locks.holders(tx)
+    queues, held = queue_counts(tx), locks.holders(tx)
     entries = [
         AgentEntry(
             **record(row).model_dump(),
@@ -90,7 +91,8 @@ def list_agents(
             last_seen=iso(row["last_seen"]),
             liveness=liveness(tx.now, row["last_seen"]),
             locks=held.get(row["name"], []),
-            unread=unread.get(row["name"], 0),
+            unread=queues.get(row["name"], (0, 0))[0],
+            leased=queues.get(row["name"], (0, 0))[1],
         )
         for row in tx.all(sql + " ORDER BY name", params)
     ]
