@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING
 from teamroom import __version__
 from teamroom.config import ENV_AGENT, ENV_DB, ENV_DURABILITY, Settings
 from teamroom.errors import TeamroomError
+from teamroom.hooks import CLIENTS
+from teamroom.hooks import EVENTS as HOOK_EVENTS
 
 if TYPE_CHECKING:
     import argparse
 
-CLIENTS = ("claude", "codex")
-HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
-PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 def _parser() -> argparse.ArgumentParser:
     import argparse
+
+    from teamroom.schemas.common import PRIORITIES
 
     parser = argparse.ArgumentParser(
         prog="teamroom", description="Coordination for teams of AI coding agents, over MCP."
@@ -71,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--kind", default="text", help="text, question, answer, assign, decision_gate, ... (default text)"
     )
-    send.add_argument("--priority", choices=PRIORITIES, default="normal")
+    send.add_argument("--priority", choices=tuple(PRIORITIES), default="normal")
     send.add_argument("--thread", dest="thread_id", metavar="THREAD_ID")
     send.add_argument("--reply-to", metavar="MESSAGE_ID", help="joins its thread; TO may then be its sender")
     send.add_argument("--ttl", dest="ttl_seconds", type=int, metavar="SECONDS", help="expire unacked after this long")

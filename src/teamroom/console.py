@@ -24,6 +24,7 @@ from rich.text import Text
 from teamroom.config import Settings
 from teamroom.errors import StoreUnavailable
 from teamroom.store import SQLiteStore, Store
+from teamroom.text import clip
 from teamroom.tools import agents as agent_tools
 from teamroom.tools import board as board_tools
 from teamroom.tools import locks as lock_tools
@@ -104,11 +105,6 @@ def _span(seconds: float) -> str:
     return f"{seconds // 86400} d"
 
 
-def _short(text: str | None, width: int = 60) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _styled(value: str | None, styles: dict[str, str]) -> Text:
     return Text(value or "-", style=styles.get(value or "", ""))
 
@@ -149,9 +145,9 @@ def _agents_table(entries: list[Any], include_offline: bool, queues: dict[str, d
             _styled(a.liveness, LIVENESS_STYLE),
             when(a.last_seen),
             a.status or "-",
-            _short(a.task, 40) or "-",
+            clip(a.task, 40) or "-",
             *counts,
-            _short(", ".join(a.locks), 40) or "-",
+            clip(", ".join(a.locks), 40) or "-",
         )
     return table
 
@@ -202,7 +198,7 @@ async def inbox(settings: Settings, out: Out, agent: str, limit: int) -> int:
             m.from_,
             _styled(m.priority, PRIORITY_STYLE),
             m.kind,
-            _short(m.subject or m.body, 50),
+            clip(m.subject or m.body, 50),
             _styled(m.state, STATE_STYLE),
             str(m.attempt),
             when(m.sent_at),
@@ -280,7 +276,7 @@ def _locks_table(entries: list[Any]) -> Any:
             lock.mode,
             str(lock.token),
             when(lock.expires_at),
-            _short(lock.reason, 40) or "-",
+            clip(lock.reason, 40) or "-",
         )
     return table
 
@@ -324,8 +320,8 @@ def _board_table(entries: list[Any], title: str) -> Any:
             e.scope,
             e.kind,
             e.author,
-            _short(e.title or e.body, 60),
-            _short(", ".join(e.tags or []), 30) or "-",
+            clip(e.title or e.body, 60),
+            clip(", ".join(e.tags or []), 30) or "-",
             when(e.posted_at),
         )
     return table
@@ -376,7 +372,7 @@ def _event(out: Out, event: Any) -> None:
     line.append(event.subject or "")
     if event.data:
         details = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in event.data.items() if v is not None)
-        line.append(f"  {_short(details, 100)}", style="dim")
+        line.append(f"  {clip(details, 100)}", style="dim")
     out.print(line, no_wrap=True, overflow="ellipsis")  # one event, one line, as tail -f
 
 

@@ -29,6 +29,7 @@ from teamroom.store.direct import DirectStore
 from teamroom.store.sql import digest as digest_sql
 from teamroom.store.sql import sessions
 from teamroom.store.sql.tx import Tx
+from teamroom.text import clip
 
 CONTEXT_EVENTS = ("SessionStart", "UserPromptSubmit")
 EVENTS = (*CONTEXT_EVENTS, "Stop")
@@ -215,8 +216,7 @@ def _stop(news: dict[str, Any], shown: dict[str, Any], already_blocked: bool) ->
 
 
 def _quote(text: str | None, width: int = 80) -> str:
-    text = " ".join((text or "").split())
-    return json.dumps(text if len(text) <= width else text[: width - 1] + "…", ensure_ascii=False)
+    return json.dumps(clip(text, width), ensure_ascii=False)
 
 
 def _some(items: list[str], shown: int = 3) -> str:

@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from teamroom.config import ENV_AGENT, ENV_DB, ENV_DURABILITY
 from teamroom.errors import Invalid
+from teamroom.hooks import EVENTS as HOOK_EVENTS
 
-HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
 HOOK_TIMEOUT_S = 10
 # Codex kills a tool call after tool_timeout_sec (default 60); the longest blocking wait is 50 s.
 CODEX_TOOL_TIMEOUT_S = 120
 CODEX_STARTUP_TIMEOUT_S = 20
-FORWARDED_ENV = ["TEAMROOM_AGENT", "TEAMROOM_DB", "TEAMROOM_DURABILITY"]
+FORWARDED_ENV = [ENV_AGENT, ENV_DB, ENV_DURABILITY]
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 
 from teamroom.store.sql import rules
 from teamroom.store.sql.tx import Tx, loads
+from teamroom.text import clip
 
 PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
 EXPIRING_MS = 2 * 60 * 1000  # a lock this close to its end is worth a warning
@@ -65,8 +66,7 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def _first_line(body: str, width: int = 80) -> str:
-    line = body.strip().splitlines()[0] if body.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return clip(body.strip().splitlines()[0] if body.strip() else "", width)
 
 
 def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
