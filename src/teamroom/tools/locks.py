@@ -7,11 +7,11 @@ import time
 from teamroom import paths
 from teamroom.errors import Invalid
 from teamroom.schemas.common import Limits
-from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
+from teamroom.schemas.locks import ClaimResult, LockMode, LocksResult, ReleaseResult
 from teamroom.store import Store
 from teamroom.tools import _check
 
-MODES = ("exclusive", "shared")
+MODES: tuple[str, ...] = LockMode.__args__  # type: ignore[attr-defined]
 DEFAULT_TTL_SECONDS = 900
 
 
