@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     log.add_argument("--limit", type=int, default=50, help="how many recent events first (1-1000, default 50)")
 
+    web = sub.add_parser("web", parents=[store], help="the live dashboard on 127.0.0.1 (see README: Dashboard)")
+    web.add_argument(
+        "--port", type=int, metavar="PORT", help="port (env TEAMROOM_WEB_PORT; default 7410; 0 picks a free one)"
+    )
+
     hook = sub.add_parser(
         "hook",
         help="a client hook: reads its JSON on stdin, prints what the agent should know (see README: Hooks)",
@@ -168,6 +173,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from teamroom.demo import run_demo
 
         return run_demo(args.db)
+    if args.command == "web":
+        from teamroom.web import serve_web
+
+        return serve_web(Settings.resolve(args.db), args.port)
     if args.command == "init":
         from teamroom.init import init, project_dir
 

@@ -216,3 +216,12 @@ class Store(abc.ABC):
     async def events(
         self, after_id: int, limit: int, agent: str | None = None, kinds: list[str] | None = None
     ) -> EventsResult: ...
+
+    # --- web: the dashboard's reads (issue 16) ---
+    @abc.abstractmethod
+    async def recent_threads(self, limit: int) -> list[str]:
+        """Ids of the threads with the newest messages, newest first. Reads only."""
+
+    @abc.abstractmethod
+    async def board_scopes(self) -> list[str]:
+        """Names of every board scope, in the order opened. Reads only."""

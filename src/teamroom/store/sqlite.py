@@ -39,7 +39,7 @@ from teamroom.schemas import (
 )
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, board, events, handoffs, locks, messages, sessions
+from teamroom.store.sql import agents, board, events, handoffs, locks, messages, sessions, web
 from teamroom.store.sql.tx import Tx, iso
 
 log = logging.getLogger(__name__)
@@ -377,6 +377,14 @@ class SQLiteStore(Store):
 
     async def events(self, after_id, limit, agent=None, kinds=None) -> EventsResult:
         return await self._read(events.events, after_id, limit, agent, kinds)
+
+    # --- web: the dashboard's reads (issue 16) -------------------------------------------------
+
+    async def recent_threads(self, limit) -> list[str]:
+        return await self._read(web.recent_threads, limit)
+
+    async def board_scopes(self) -> list[str]:
+        return await self._read(web.board_scopes)
 
 
 def _register(tx: Tx, agent: str, role, capabilities, description, session_id: str | None) -> AgentRecord:
