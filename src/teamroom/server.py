@@ -2,7 +2,7 @@
 
 The lifespan opens the store once per process; every tool is a thin typed wrapper over a
 function in tools/, and every domain error reaches the agent as a tool error whose text starts
-with its SPEC code.
+with its code (docs/CONTRACT.md).
 """
 
 from __future__ import annotations
