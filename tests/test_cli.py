@@ -97,10 +97,10 @@ def test_a_human_sends_as_an_agent_of_its_own_and_the_agent_polls_it(db_path, ca
 def test_send_reads_its_body_from_stdin_and_takes_another_name_with_as(db_path, capsys, monkeypatch):
     seed(db_path)
     monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("line one\nline two\n"))
-    sent = run_json(capsys, "send", "lead", "-", "--as", "alice", "--kind", "decision_gate", "--db", str(db_path))
+    sent = run_json(capsys, "send", "lead", "-", "--as", "builder-2", "--kind", "decision_gate", "--db", str(db_path))
     thread = run_json(capsys, "thread", sent["thread_id"], "--db", str(db_path))
     assert [(m["from"], m["kind"], m["body"]) for m in thread["messages"]] == [
-        ("alice", "decision_gate", "line one\nline two\n")
+        ("builder-2", "decision_gate", "line one\nline two\n")
     ]
 
 

@@ -52,5 +52,8 @@ def test_the_demo_runs_real_servers_and_shows_the_redelivery(tmp_path):
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert "nack" in out.stdout and "attempt 2" in out.stdout
-    assert re.search(r"builder-1 acked \(attempt 2\), builder-2 acked \(attempt 1\)", out.stdout)
+    assert re.search(r"m1 +lead +dispatch +-> builder-1 acked \(attempt 2\)\n", out.stdout)
+    assert re.search(r"m2 +lead +dispatch +-> builder-2 acked \(attempt 1\)\n", out.stdout)
+    assert "@builders" not in out.stdout, "each builder gets its own job, by name: none is handed to two"
+    assert re.search(r"lead +starting \.\.\. ready", out.stdout), "progress while the servers start"
     assert out.stderr == ""

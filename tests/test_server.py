@@ -74,3 +74,33 @@ async def test_output_schemas_are_inlined_and_still_validate_every_result(db_pat
         await call("send", agent="a", to="a", body="x", payload={"k": [1, None]})
         assert (await call("poll", agent="a"))["messages"][0]["subject"] is None
         assert (await call("agents", agent="a"))["agents"][0]["status"] is None
+
+
+TOOL_LIST_BUDGET = 12_000  # characters every agent carries in its context on every turn (issue 12)
+
+
+async def test_the_tool_list_as_a_client_sends_it_stays_under_its_budget(db_path):
+    tools, _ = await _listed(db_path)
+    wire = json.dumps(
+        [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in tools]
+    )
+    print(f"tools/list as sent to the model: {len(tools)} tools, {len(wire)} characters")
+    assert len(wire) < TOOL_LIST_BUDGET, f"{len(wire)} characters: shorten descriptions before adding tools"
+
+
+async def test_the_contract_document_names_every_tool_and_error_code(db_path):
+    import inspect
+    import re
+    from pathlib import Path
+
+    from teamroom import errors
+
+    contract = (Path(__file__).resolve().parents[1] / "docs" / "CONTRACT.md").read_text()
+    tools, _ = await _listed(db_path)
+    for tool in tools:
+        assert f"`{tool.name}`" in contract, f"docs/CONTRACT.md does not describe the tool {tool.name}"
+        for param in tool.input_schema["properties"]:
+            assert re.search(rf"`{param}[`?:]", contract), f"docs/CONTRACT.md does not name {tool.name}({param})"
+    codes = {c.code for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.TeamroomError)}
+    for code in codes - {"error"} | {"internal"}:
+        assert f"`{code}`" in contract, f"docs/CONTRACT.md does not list the error code {code}"

@@ -21,12 +21,13 @@ from teamroom.hooks import EVENTS as HOOK_EVENTS
 if TYPE_CHECKING:
     import argparse
 
+# schemas.common.PRIORITIES, spelt out: importing the schemas (pydantic) before parsing costs every command ~0.15 s
+PRIORITIES = ("low", "normal", "high", "urgent")
+SERVE_HINT = "teamroom serve speaks MCP on stdio; an MCP client starts it. Ctrl-C to stop"
 
 
 def _parser() -> argparse.ArgumentParser:
     import argparse
-
-    from teamroom.schemas.common import PRIORITIES
 
     parser = argparse.ArgumentParser(
         prog="teamroom", description="Coordination for teams of AI coding agents, over MCP."
@@ -67,7 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     send = sub.add_parser("send", parents=[human], help="send a message (a human is an agent too: --as human)")
     send.add_argument("to", metavar="TO", help="a name, names separated by commas, @all or @ROLE")
     send.add_argument("body", metavar="BODY", help="the message; - reads it from stdin")
-    send.add_argument("--as", dest="sender", default="human", help="send as this agent (default human)")
+    send.add_argument(
+        "--as", dest="sender", default="human",
+        help="send for this existing agent, on its behalf: it does not look alive for it, the log says by human",
+    )  # fmt: skip
     send.add_argument("--subject")
     send.add_argument(
         "--kind", default="text", help="text, question, answer, assign, decision_gate, ... (default text)"
@@ -77,6 +81,24 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--reply-to", metavar="MESSAGE_ID", help="joins its thread; TO may then be its sender")
     send.add_argument("--ttl", dest="ttl_seconds", type=int, metavar="SECONDS", help="expire unacked after this long")
     send.add_argument("--key", dest="idempotency_key", help="an idempotency key: resending with it sends nothing new")
+
+    poll = sub.add_parser(
+        "poll", parents=[human], help="lease the messages waiting for you (human), to read and then ack"
+    )
+    poll.add_argument("--as", dest="agent", default="human", help="poll for this existing agent (default human)")
+    poll.add_argument("--limit", type=int, default=10, help="at most this many (1-100, default 10)")
+    poll.add_argument(
+        "--lease", dest="lease_seconds", type=int, default=300, metavar="SECONDS",
+        help="ack within this long, or each comes back (default 300)",
+    )  # fmt: skip
+    poll.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait up to this long for one (0-50)")
+    poll.add_argument("--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable)")
+    poll.add_argument(
+        "--ack", action="append", metavar="RECEIPT", help="ack this receipt first, in the same step (repeatable)"
+    )
+    ack = sub.add_parser("ack", parents=[human], help="acknowledge messages from poll by their receipts")
+    ack.add_argument("receipts", metavar="RECEIPT", nargs="+")
+    ack.add_argument("--as", dest="agent", default="human", help="ack for this existing agent (default human)")
 
     thread = sub.add_parser("thread", parents=[human], help="a conversation in order, with each delivery's state")
     thread.add_argument("thread_id", metavar="THREAD_ID")
@@ -165,10 +187,7 @@ def _hook_call(argv: list[str]) -> tuple[str, str | None] | None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
-        from teamroom.server import serve
-
-        serve(Settings.resolve(args.db))
-        return 0
+        return _serve(Settings.resolve(args.db))
     if args.command == "demo":
         from teamroom.demo import run_demo
 
@@ -188,8 +207,24 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _human(args)
 
 
+def _serve(settings: Settings) -> int:
+    """Serve MCP on stdio; a person who started it in a terminal is told what it is and how to stop it."""
+    import signal
+
+    if sys.stdin.isatty():
+        print(SERVE_HINT, file=sys.stderr, flush=True)
+    # The SDK reads stdin on a worker thread that a KeyboardInterrupt cannot wake, so the default
+    # handler leaves the process hanging after Ctrl-C. Exit at once instead: every write is one
+    # SQLite transaction, so stopping here is as safe as the kill -9 the guarantees are tested with.
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    from teamroom.server import serve
+
+    serve(settings)
+    return 0
+
+
 def _human(args: argparse.Namespace) -> int:
-    from teamroom import console
+    from teamroom import console, human
 
     settings, out = Settings.resolve(args.db), console.Out(args.json)
     match args.command:
@@ -206,8 +241,13 @@ def _human(args: argparse.Namespace) -> int:
                 for k in ("subject", "kind", "priority", "thread_id", "ttl_seconds", "idempotency_key")
             }
             return console.run(
-                console.send, settings, out, args.sender, args.to, body, reply_to=args.reply_to, **options
+                human.send, settings, out, args.sender, args.to, body, reply_to=args.reply_to, **options
             )
+        case "poll":
+            poll = (args.agent, args.limit, args.lease_seconds, args.wait, args.kinds, args.ack)
+            return console.run(human.poll, settings, out, *poll)
+        case "ack":
+            return console.run(human.ack, settings, out, args.agent, args.receipts)
         case "thread":
             return console.run(console.thread, settings, out, args.thread_id, args.limit)
         case "board":

@@ -17,12 +17,12 @@ from typing import Any
 
 import anyio
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from teamroom.config import Settings
 from teamroom.errors import StoreUnavailable
+from teamroom.names import check_names
 from teamroom.store import SQLiteStore, Store
 from teamroom.text import clip
 from teamroom.tools import agents as agent_tools
@@ -154,7 +154,10 @@ def _agents_table(entries: list[Any], include_offline: bool, queues: dict[str, d
 
 async def status(settings: Settings, out: Out, include_offline: bool, scope: str | None, board_limit: int) -> int:
     async with open_store(settings) as store:
-        found = await agent_tools.agents(store, None, include_offline=include_offline)
+        await check_names(store, scope=scope)
+        found = await agent_tools.agents(store, None, include_offline=True)
+        if not include_offline:  # an agent gone quiet with work queued is exactly what a human must see
+            found.agents = [a for a in found.agents if a.liveness != "offline" or a.unread or a.leased]
         queues = {a.name: {"queued": a.unread, "leased": a.leased} for a in found.agents}
         locks = (await lock_tools.locks(store, None)).locks
         board = await _recent_board(store, scope, board_limit)
@@ -182,6 +185,7 @@ async def status(settings: Settings, out: Out, include_offline: bool, scope: str
 
 async def inbox(settings: Settings, out: Out, agent: str, limit: int) -> int:
     async with open_store(settings) as store:
+        await check_names(store, agents=(agent,))
         result = await message_tools.inbox(store, agent, limit)
     if out.json:
         out.data(result)
@@ -205,21 +209,6 @@ async def inbox(settings: Settings, out: Out, agent: str, limit: int) -> int:
             m.thread_id,
         )
     out.print(table)
-    return 0
-
-
-async def send(settings: Settings, out: Out, sender: str, to: str, body: str, **options: Any) -> int:
-    recipients: str | list[str] = to.split(",") if "," in to else to
-    async with open_store(settings, create=True) as store:
-        result = await message_tools.send(store, sender, recipients, body, **options)
-    if out.json:
-        out.data(result)
-    else:
-        dup = " (duplicate: nothing new sent)" if result.duplicate else ""
-        out.print(
-            f"sent {result.message_id} as {escape(sender)} to {escape(', '.join(result.recipients))}"
-            f" in thread {escape(result.thread_id)}{dup}"
-        )
     return 0
 
 
@@ -255,6 +244,7 @@ async def thread(settings: Settings, out: Out, thread_id: str, limit: int) -> in
 
 async def locks(settings: Settings, out: Out, resource: str | None, holder: str | None) -> int:
     async with open_store(settings) as store:
+        await check_names(store, holder=holder)
         result = await lock_tools.locks(store, None, resource=resource, holder=holder)
     if out.json:
         out.data(result)
@@ -296,6 +286,7 @@ async def _recent_board(store: Store, scope: str | None, limit: int, **filters: 
 async def board(settings: Settings, out: Out, scope: str | None, since: int | None, limit: int, **filters: Any) -> int:
     """Entries after ``since``, or else the newest ``limit``; a human's read moves nobody's cursor."""
     async with open_store(settings) as store:
+        await check_names(store, agents=(filters.get("author"),), scope=scope)
         if since is None:
             entries = await _recent_board(store, scope, limit, **filters)
         else:
@@ -334,6 +325,7 @@ async def log(
     settings: Settings, out: Out, follow: bool, agent: str | None, kinds: list[str] | None, limit: int
 ) -> int:
     async with open_store(settings) as store:
+        await check_names(store, agents=(agent,))
         result = await message_tools.events(store, limit=limit, agent=agent, kinds=kinds)
         if out.json and not follow:
             out.data(result)
@@ -379,3 +371,4 @@ def _event(out: Out, event: Any) -> None:
 def run(coro_fn: Any, *args: Any, **kwargs: Any) -> int:
     """Run one command on the event loop."""
     return anyio.run(lambda: coro_fn(*args, **kwargs))
+

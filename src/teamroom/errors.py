@@ -1,4 +1,4 @@
-"""Domain errors: one base class, one subclass per stable code of SPEC.md.
+"""Domain errors: one base class, one subclass per stable code of docs/CONTRACT.md.
 
 The text of every error starts with its code so an agent (or a script) can branch on it,
 and goes on to say how to fix the call. The server turns these into MCP tool errors.

@@ -2,7 +2,7 @@
 
 The lifespan opens the store once per process; every tool is a thin typed wrapper over a
 function in tools/, and every domain error reaches the agent as a tool error whose text starts
-with its SPEC code.
+with its code (docs/CONTRACT.md).
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 INSTRUCTIONS = """\
 teamroom coordinates the agents working on this repository. Pass your agent name as `agent` on every call.
 1. register once (role, capabilities), then heartbeat every few minutes with your status and task.
-2. Work loop: poll(wait_seconds=30) leases messages; handle each, then ack its receipt. If you cannot
-   handle one, nack it (it is redelivered, attempt + 1). Unacked leases come back after lease_seconds.
+2. Work loop: poll(wait_seconds=30) leases messages; handle each, then ack its receipt, or pass the
+   receipts to your next poll(ack=[...], wait_seconds=30), which acks them first. If you cannot handle
+   one, nack it (it is redelivered, attempt + 1). Unacked leases come back after lease_seconds.
 3. send(to=name | [names] | '@all' | '@role', body, kind) to talk; reply_to=message_id keeps a thread.
 4. claim_lock(resources=['src/auth/**']) before editing shared files; release_lock when done.
 5. Findings go on the board: post_finding(scope=workflow, ...); read_board(scope) returns what is new for you.
@@ -284,10 +285,14 @@ def _message_tools(server: TeamroomServer) -> None:
         wait_seconds: Annotated[float, Field(description="Block up to this long (max 50) for a message")] = 0,
         kinds: list[MessageKind] | None = None,
         thread_id: str | None = None,
+        ack: Annotated[
+            list[str] | None, Field(description="Receipts you handled: acked first, all or none, as ack does")
+        ] = None,
     ) -> PollResult:
-        """Lease your next messages, most urgent first. Ack each receipt when handled, or nack it."""
+        """Lease your next messages, most urgent first. Ack each receipt when handled (or pass it to the next
+        poll's ack), or nack it."""
         return await message_tools.poll(
-            _store(ctx), _me(ctx, agent), limit, lease_seconds, wait_seconds, kinds, thread_id
+            _store(ctx), _me(ctx, agent), limit, lease_seconds, wait_seconds, kinds, thread_id, ack
         )
 
     @server.tool(annotations=IDEMPOTENT)

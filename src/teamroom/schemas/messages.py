@@ -36,6 +36,7 @@ class LeasedMessage(Model):
 
 class PollResult(Model):
     messages: list[LeasedMessage]
+    acked: int = Field(0, description="receipts acked first by this call (poll's ack)")
 
 
 class AckResult(Model):

@@ -225,3 +225,28 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def board_scopes(self) -> list[str]:
         """Names of every board scope, in the order opened. Reads only."""
+    # --- cli and agent economy (issue 12) ---------------------------------------------------
+    @abc.abstractmethod
+    async def ack_then_lease(
+        self,
+        agent: str,
+        receipts: list[str],
+        limit: int,
+        lease_seconds: int,
+        kinds: list[str] | None,
+        thread_id: str | None,
+        *,
+        by: str | None = None,
+    ) -> tuple[int, PollResult]:
+        """Ack ``receipts`` as `ack` does (all or nothing), then lease up to ``limit`` (0: none) as `lease`
+        does, in one transaction. Returns the acked count and the leased messages; a refused receipt
+        leases nothing. With ``by`` (a human at the CLI), acts for the existing ``agent`` without marking
+        it seen, and its audit events name ``by``."""
+
+    @abc.abstractmethod
+    async def send_on_behalf(self, by: str, agent: str, to: list[str] | None, body: str, **opts: Any) -> SendResult:
+        """`send` as the existing ``agent`` for ``by`` (a human at the CLI): not seen, its events name ``by``."""
+
+    @abc.abstractmethod
+    async def known_names(self) -> dict[str, list[str]]:
+        """``{"agents": [...], "scopes": [...]}``: every name a caller may refer to. Reads only."""

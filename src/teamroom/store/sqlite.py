@@ -39,7 +39,7 @@ from teamroom.schemas import (
 )
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, board, events, handoffs, locks, messages, sessions, web
+from teamroom.store.sql import agents, board, cli, events, handoffs, locks, messages, sessions, web
 from teamroom.store.sql.tx import Tx, iso
 
 log = logging.getLogger(__name__)
@@ -385,6 +385,17 @@ class SQLiteStore(Store):
 
     async def board_scopes(self) -> list[str]:
         return await self._read(web.board_scopes)
+
+    # --- cli and agent economy (issue 12) ---------------------------------------------------
+
+    async def ack_then_lease(self, agent, receipts, limit, lease_seconds, kinds, thread_id, *, by=None):
+        return await self._write(cli.ack_then_lease, agent, receipts, limit, lease_seconds, kinds, thread_id, by)
+
+    async def send_on_behalf(self, by, agent, to, body, **opts) -> SendResult:
+        return await self._write(cli.send_on_behalf, by, agent, to, body, opts)
+
+    async def known_names(self) -> dict[str, list[str]]:
+        return await self._read(cli.known_names)
 
 
 def _register(tx: Tx, agent: str, role, capabilities, description, session_id: str | None) -> AgentRecord:

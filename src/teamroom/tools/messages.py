@@ -29,19 +29,39 @@ async def send(
 ) -> SendResult:
     """Send a message: one delivery per recipient, each leased, acked and retried on its own."""
     agent = _check.agent_name(agent)
-    return await store.send(
-        agent,
+    to_, body_, opts = _send_args(
+        to, body, subject, kind, payload, priority, thread_id, reply_to, ttl_seconds, max_attempts, idempotency_key
+    )
+    return await store.send(agent, to_, body_, **opts)
+
+
+async def send_on_behalf(store: Store, by: str, agent: str, to: str | list[str] | None, body: str, **options: Any):
+    """Send as the existing ``agent`` for ``by`` (a human at the CLI): the agent does not look alive for it,
+    and the audit log's send event names ``by``."""
+    agent = _check.agent_name(agent, "--as")
+    names = ("subject", "kind", "payload", "priority", "thread_id", "reply_to", "ttl_seconds", "max_attempts")
+    to_, body_, opts = _send_args(to, body, *(options.get(k) for k in names), options.get("idempotency_key"))
+    return await store.send_on_behalf(_check.agent_name(by, "by"), agent, to_, body_, **opts)
+
+
+def _send_args(
+    to, body, subject, kind, payload, priority, thread_id, reply_to, ttl_seconds, max_attempts, idempotency_key
+) -> tuple[list[str] | None, str, dict[str, Any]]:
+    """send's arguments checked: (to, body, the store's keyword options)."""
+    return (
         _check.addresses(to),
         _check.text("body", body, 0, required=True, max_bytes=Limits.BODY_BYTES),
-        subject=_check.text("subject", subject, Limits.TITLE_CHARS),
-        kind=_check.one_of("kind", kind, MESSAGE_KINDS, "text"),
-        payload=_check.payload(payload),
-        priority=PRIORITIES[_check.one_of("priority", priority, tuple(PRIORITIES), "normal")],
-        thread_id=_check.label("thread_id", thread_id),
-        reply_to=_check.label("reply_to", reply_to, 32),
-        ttl_seconds=_check.whole("ttl_seconds", ttl_seconds, Limits.MESSAGE_TTL_SECONDS),
-        max_attempts=_check.whole("max_attempts", max_attempts, Limits.MAX_ATTEMPTS, 5),
-        idempotency_key=_check.label("idempotency_key", idempotency_key, 200),
+        dict(
+            subject=_check.text("subject", subject, Limits.TITLE_CHARS),
+            kind=_check.one_of("kind", kind, MESSAGE_KINDS, "text"),
+            payload=_check.payload(payload),
+            priority=PRIORITIES[_check.one_of("priority", priority, tuple(PRIORITIES), "normal")],
+            thread_id=_check.label("thread_id", thread_id),
+            reply_to=_check.label("reply_to", reply_to, 32),
+            ttl_seconds=_check.whole("ttl_seconds", ttl_seconds, Limits.MESSAGE_TTL_SECONDS),
+            max_attempts=_check.whole("max_attempts", max_attempts, Limits.MAX_ATTEMPTS, 5),
+            idempotency_key=_check.label("idempotency_key", idempotency_key, 200),
+        ),
     )
 
 
@@ -53,9 +73,17 @@ async def poll(
     wait_seconds: float | None = None,
     kinds: list[str] | None = None,
     thread_id: str | None = None,
+    ack: list[str] | None = None,
+    by: str | None = None,
 ) -> PollResult:
-    """Lease waiting messages; with wait_seconds, block until one arrives (from any process) or time runs out."""
+    """Lease waiting messages; with wait_seconds, block until one arrives (from any process) or time runs out.
+
+    ``ack``: receipts of the messages just handled, acked first in the same transaction (all or
+    nothing, as `ack`), so an agent's loop costs one call per message handled, not two. ``by``: a
+    human at the CLI polling for the existing ``agent`` (its liveness untouched, the log names ``by``).
+    """
     agent = _check.agent_name(agent)
+    receipts = _receipts(ack, required=False)
     limit = _check.whole("limit", limit, Limits.LIMIT, 10)
     lease_seconds = _check.whole("lease_seconds", lease_seconds, Limits.LEASE_SECONDS, 300)
     wait = float(_check.number_in("wait_seconds", wait_seconds, Limits.WAIT_SECONDS, 0))
@@ -64,7 +92,11 @@ async def poll(
     thread_id = _check.label("thread_id", thread_id)
 
     deadline = time.monotonic() + wait
-    result = await store.lease(agent, limit, lease_seconds, kinds, thread_id)
+    acked = 0
+    if receipts or by is not None:
+        acked, result = await store.ack_then_lease(agent, receipts, limit, lease_seconds, kinds, thread_id, by=by)
+    else:
+        result = await store.lease(agent, limit, lease_seconds, kinds, thread_id)
     while not result.messages:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -73,21 +105,39 @@ async def poll(
         token = store.change_token()
         ready_in = await store.next_ready_in(agent, kinds, thread_id)
         if ready_in == 0:
-            result = await store.lease(agent, limit, lease_seconds, kinds, thread_id)
+            if by is None:
+                result = await store.lease(agent, limit, lease_seconds, kinds, thread_id)
+            else:
+                _, result = await store.ack_then_lease(agent, [], limit, lease_seconds, kinds, thread_id, by=by)
             continue
         await store.wait_for_change(token, remaining if ready_in is None else min(remaining, ready_in))
+    result.acked = acked
     return result
 
 
-async def ack(store: Store, agent: str | None, receipts: list[str]) -> AckResult:
-    """Acknowledge handled messages: all receipts or none (an error names the bad ones)."""
+async def ack(store: Store, agent: str | None, receipts: list[str], by: str | None = None) -> AckResult:
+    """Acknowledge handled messages: all receipts or none (an error names the bad ones).
+
+    ``by``: a human at the CLI acking for the existing ``agent`` (see `poll`).
+    """
     agent = _check.agent_name(agent)
+    if by is None:
+        return await store.ack(agent, _receipts(receipts))
+    acked, _ = await store.ack_then_lease(agent, _receipts(receipts), 0, 1, None, None, by=by)
+    return AckResult(acked=acked)
+
+
+def _receipts(receipts: list[str] | str | None, *, required: bool = True) -> list[str]:
+    """Receipts to ack, checked; ``poll(ack=[])`` acks nothing, an empty ``ack(receipts=[])`` is a mistake."""
+    field = "receipts" if required else "ack"
+    if receipts is None and not required:
+        return []
     if isinstance(receipts, str):
         receipts = [receipts]
-    receipts = _check.labels("receipts", receipts, Limits.LIMIT[1], 64)
-    if not receipts:
+    receipts = _check.labels(field, receipts, Limits.LIMIT[1], 64) or []
+    if not receipts and required:
         raise Invalid("receipts is empty: pass the receipt of each message you handled, from poll")
-    return await store.ack(agent, receipts)
+    return receipts
 
 
 async def nack(
