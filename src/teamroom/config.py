@@ -16,7 +16,7 @@ from teamroom.errors import Invalid
 
 Durability = Literal["normal", "full"]
 
-AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # used with fullmatch: "$" would let "lead\n" in
 STORE_FILE = "teamroom.db"
 
 ENV_DB = "TEAMROOM_DB"
@@ -53,7 +53,7 @@ class Settings(NamedTuple):
         if durability not in ("normal", "full"):
             raise Invalid(f"{ENV_DURABILITY} must be 'normal' or 'full', got {durability!r}")
         agent = env.get(ENV_AGENT) or None
-        if agent is not None and not AGENT_NAME.match(agent):
+        if agent is not None and not AGENT_NAME.fullmatch(agent):
             raise Invalid(
                 f"{ENV_AGENT}={agent!r} is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)"
             )

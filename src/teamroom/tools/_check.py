@@ -14,7 +14,7 @@ from teamroom.schemas.common import Limits
 def agent_name(value: str | None, field: str = "agent") -> str:
     if value is None or value == "":
         raise Invalid(f"{field} is required: pass your agent name (or set TEAMROOM_AGENT for the server)")
-    if not isinstance(value, str) or not AGENT_NAME.match(value):
+    if not isinstance(value, str) or not AGENT_NAME.fullmatch(value):
         raise Invalid(
             f"{field} {value!r} is not a valid name: 1-64 of letters, digits, '.', '_', '-', starting with a letter"
             " or digit, e.g. 'builder-1'"
