@@ -7,6 +7,7 @@ with its code (docs/CONTRACT.md).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +23,7 @@ from pydantic import Field, ValidationError
 
 from teamroom import __version__
 from teamroom.config import Settings
-from teamroom.errors import NotFound, TeamroomError
+from teamroom.errors import Invalid, NotFound, TeamroomError
 from teamroom.schemas import (
     AckResult,
     AgentsResult,
@@ -91,7 +92,7 @@ class TeamroomServer(MCPServer[App]):
             self._listed = [
                 tool.model_copy(
                     update={
-                        "input_schema": slim_schema(tool.input_schema, nullable=False),
+                        "input_schema": {**slim_schema(tool.input_schema, nullable=False), "additionalProperties": False},
                         "output_schema": tool.output_schema and slim_schema(tool.output_schema, nullable=True),
                     }
                 )
@@ -101,9 +102,23 @@ class TeamroomServer(MCPServer[App]):
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
+            unknown_parameters(self._tool_manager.get_tool(name), arguments)
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             return CallToolResult(content=[TextContent(type="text", text=error_text(exc))], is_error=True)
+
+
+def unknown_parameters(tool: Any, arguments: dict[str, Any] | None) -> None:
+    """Refuse a parameter the tool does not have: a misspelt option must never fall back to its default."""
+    if tool is None or not arguments:
+        return
+    known = list(tool.parameters.get("properties", {}))
+    for key in arguments:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"{tool.name} takes: {', '.join(known)}"
+            refusal = Invalid(f"unknown parameter {key!r}; {hint} (nothing was done)")
+            raise ToolError(str(refusal)) from refusal
 
 
 def slim_schema(schema: dict[str, Any], *, nullable: bool) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from teamroom.config import AGENT_NAME
 from teamroom.errors import Invalid, TooLarge
-from teamroom.schemas.common import Limits
+from teamroom.schemas.common import SYSTEM_AGENT, Limits
 
 
 def agent_name(value: str | None, field: str = "agent") -> str:
@@ -18,6 +18,10 @@ def agent_name(value: str | None, field: str = "agent") -> str:
         raise Invalid(
             f"{field} {value!r} is not a valid name: 1-64 of letters, digits, '.', '_', '-', starting with a letter"
             " or digit, e.g. 'builder-1'"
+        )
+    if value == SYSTEM_AGENT and field == "agent":
+        raise Invalid(
+            f"{SYSTEM_AGENT!r} is the system's own name (the sender of delivery_failed); call yourself anything else"
         )
     return value
 
