@@ -92,7 +92,10 @@ class TeamroomServer(MCPServer[App]):
             self._listed = [
                 tool.model_copy(
                     update={
-                        "input_schema": {**slim_schema(tool.input_schema, nullable=False), "additionalProperties": False},
+                        "input_schema": {
+                            **slim_schema(tool.input_schema, nullable=False),
+                            "additionalProperties": False,
+                        },
                         "output_schema": tool.output_schema and slim_schema(tool.output_schema, nullable=True),
                     }
                 )
