@@ -43,7 +43,7 @@ async def test_no_board_or_handoff_statement_scans_a_whole_table(db_path):
 
 async def test_the_hooks_digest_reads_deliveries_the_board_and_handoffs_through_indexes(db_path):
     """The hooks run on every prompt: their digest must cost the same on a store of a million messages."""
-    from teamroom.store.sql import digest
+    from teamroom.store.rules import digest
     from teamroom.tools import messages
 
     store = SQLiteStore(db_path, clock=ManualClock())

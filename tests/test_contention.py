@@ -12,9 +12,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+import teamroom.store.sqlite.store as sqlite_store
 from teamroom.errors import StoreUnavailable
 from teamroom.store import SQLiteStore
-from teamroom.store import sqlite as sqlite_store
 from tests.chaos.contention import hammer
 from tests.conftest import ToolFailed, in_process
 from tests.storeview import integrity

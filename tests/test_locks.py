@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from teamroom.store import ManualClock, SQLiteStore
-from teamroom.store.sql import locks as lock_sql
+from teamroom.store.rules import locks as lock_sql
 from tests.conftest import ToolFailed, in_process
 
 pytestmark = pytest.mark.anyio

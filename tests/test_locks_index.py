@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from teamroom.errors import Invalid, TeamroomError
 from teamroom.paths import normalise, overlaps
 from teamroom.store import ManualClock, SQLiteStore
-from teamroom.store.sql import locks as lock_sql
-from teamroom.store.sql.tx import Tx
+from teamroom.store.rules import locks as lock_sql
 from teamroom.store.sqlite import migrations, statements
+from teamroom.store.tx import Tx
 from teamroom.tools import agents
 from teamroom.tools import locks as lock_tools
 from tests.plans import full_scans, traced

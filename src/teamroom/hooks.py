@@ -10,7 +10,7 @@ JSON object on stdin (``session_id``, ``cwd``, ``hook_event_name``) and read bac
 - Stop: blocks once while the agent holds locks or unacked leases, saying what to release.
 
 The agent is ``TEAMROOM_AGENT`` when set, else the agent that registered through this session's
-server (see `teamroom.store.sql.sessions`). It runs on every prompt, so it imports only the
+server (see `teamroom.store.rules.sessions`). It runs on every prompt, so it imports only the
 standard library (no mcp, rich, anyio or pydantic), and it never lets an error reach the agent:
 any failure prints nothing on stdout and one line on stderr, and exits 0.
 """
@@ -25,10 +25,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from teamroom.config import Settings
-from teamroom.store.direct import DirectStore
-from teamroom.store.sql import digest as digest_sql
-from teamroom.store.sql import sessions
-from teamroom.store.sql.tx import Tx
+from teamroom.store.rules import digest as digest_sql
+from teamroom.store.rules import sessions
+from teamroom.store.sqlite.direct import DirectStore
+from teamroom.store.tx import Tx
 from teamroom.text import clip
 
 CONTEXT_EVENTS = ("SessionStart", "UserPromptSubmit")

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from teamroom.store.sql.tx import iso
+from teamroom.store.tx import iso
 
 from . import locks
 from .history import SPEC_CODES, History

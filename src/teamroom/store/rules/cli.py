@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from teamroom.schemas import PollResult, SendResult
-from teamroom.store.sql import agents, messages
-from teamroom.store.sql.tx import Tx
+from teamroom.store.rules import agents, messages
+from teamroom.store.tx import Tx
 
 
 class OnBehalfTx(Tx):

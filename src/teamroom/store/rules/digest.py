@@ -1,6 +1,6 @@
 """What the hooks put in front of an agent: its news and its holdings, in one read.
 
-Plain dicts from the standard library only (see `teamroom.store.direct`): the hooks run on
+Plain dicts from the standard library only (see `teamroom.store.sqlite.direct`): the hooks run on
 every prompt and must start in milliseconds. Areas whose tables are not in this store
 (an older schema) contribute nothing.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from teamroom.store.sql import rules
-from teamroom.store.sql.tx import Tx, loads
+from teamroom.store.rules import common
+from teamroom.store.tx import Tx, loads
 from teamroom.text import clip
 
 PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
@@ -25,7 +25,7 @@ def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
         {"message_id": f"m{r[0]}", "from": r[1], "subject": r[2], "expires_at": r[3]}
         for r in tx.all(
             "SELECT m.id, m.sender, m.subject, d.visible_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
-            f" WHERE d.recipient = ? AND d.state IN {rules.LIVE} AND d.state = 'leased' AND d.visible_at > ?"
+            f" WHERE d.recipient = ? AND d.state IN {common.LIVE} AND d.state = 'leased' AND d.visible_at > ?"
             " ORDER BY d.id",
             (agent, tx.now),
         )
@@ -39,7 +39,7 @@ def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 def _unread(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Deliveries the agent can poll (queued, or a lapsed lease): the ``top`` most urgent and the ``top`` newest."""
     waiting = (
-        f" FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN {rules.LIVE}"
+        f" FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN {common.LIVE}"
         " AND (d.state = 'queued' OR d.visible_at <= ?)"
     )
     count, newest = tx.one(f"SELECT COUNT(*), MAX(d.id){waiting}", (agent, tx.now))
@@ -92,10 +92,10 @@ def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Unread entries in every scope the agent follows (posted to or read), and in the default scope."""
     cursors = tx.all("SELECT scope, seq FROM board_cursors WHERE agent = ?", (agent,))
-    followed = {rules.DEFAULT_SCOPE: 0, **dict(cursors)}
+    followed = {common.DEFAULT_SCOPE: 0, **dict(cursors)}
     scopes = []
     for scope, cursor in sorted(followed.items()):
-        unread = f" FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {rules.BOARD_UNREAD}"
+        unread = f" FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {common.BOARD_UNREAD}"
         count, newest = tx.one(f"SELECT COUNT(*), MAX(e.seq){unread}", (agent, scope, cursor))
         if not count:
             continue
@@ -122,7 +122,7 @@ HANDOFF_SCAN = 500  # open handoffs looked at, newest first (as resume does)
 def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Open handoffs addressed to the agent or its role, and its own open checkpoints (as resume finds them)."""
     me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
-    mine = rules.addresses(agent, *((me[0], loads(me[1]) or []) if me else (None, [])))
+    mine = common.addresses(agent, *((me[0], loads(me[1]) or []) if me else (None, [])))
     found = []
     for row in tx.all(
         "SELECT id, sender, task, next_step, recipients, addressed FROM handoffs WHERE taken_by IS NULL"
@@ -130,7 +130,7 @@ def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
         (HANDOFF_SCAN,),
     ):
         addressed = mine.intersection([*loads(row[4]), *loads(row[5])])
-        checkpoint = row[1] == agent and row[4] == "[]" and not rules.handed_on(tx, agent, row[2], row[0])
+        checkpoint = row[1] == agent and row[4] == "[]" and not common.handed_on(tx, agent, row[2], row[0])
         if addressed or checkpoint:
             found.append(
                 {"handoff_id": f"h{row[0]}", "seq": row[0], "from": row[1], "task": row[2], "next_step": row[3]}

@@ -39,8 +39,8 @@ from teamroom.schemas import (
 )
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
 from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.sql import agents, board, cli, events, handoffs, locks, messages, sessions, web
-from teamroom.store.sql.tx import Tx, iso
+from teamroom.store.rules import agents, board, cli, events, handoffs, locks, messages, sessions, web
+from teamroom.store.tx import Tx, iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +56,7 @@ SWEEP_EVERY_MS = 1_000
 def migrations() -> list[tuple[int, str]]:
     """The numbered SQL files of store/migrations, in order."""
     found = []
-    for entry in resources.files("teamroom.store").joinpath("migrations").iterdir():
+    for entry in resources.files("teamroom.store.sqlite").joinpath("migrations").iterdir():
         if entry.name.endswith(".sql") and entry.name[:4].isdigit():
             found.append((int(entry.name[:4]), entry.read_text(encoding="utf-8")))
     return sorted(found)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from teamroom.schemas import Event, EventsResult
-from teamroom.store.sql.tx import Tx, in_list, iso, loads
+from teamroom.store.tx import Tx, in_list, iso, loads
 
 
 def events(tx: Tx, after_id: int, limit: int, agent: str | None, kinds: list[str] | None) -> EventsResult:

@@ -20,7 +20,7 @@ from teamroom import paths
 from teamroom.errors import NotFound, NotOwner
 from teamroom.paths import Resource
 from teamroom.schemas.locks import ClaimResult, GrantedLock, LockConflict, LockEntry, LocksResult, ReleaseResult
-from teamroom.store.sql.tx import Tx, iso
+from teamroom.store.tx import Tx, iso
 
 EXPIRED_KEPT_MS = 60 * 60 * 1000  # how long an expired lock waits for a takeover before the sweep drops it
 MAX_CONFLICTS = 50  # conflicts listed in one refusal; the rest are counted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from teamroom.store.sql.tx import Tx
+from teamroom.store.tx import Tx
 
 RECENT_MESSAGES = 2_000  # threads are looked for among this many newest messages: bounded, whatever the store holds
 

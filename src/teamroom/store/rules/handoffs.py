@@ -13,8 +13,8 @@ from typing import Any
 from teamroom.errors import Conflict, Invalid, NotFound
 from teamroom.schemas import HandoffRecord, HandoffResult, ResumeResult
 from teamroom.schemas.locks import LockEntry
-from teamroom.store.sql import locks, messages, rules
-from teamroom.store.sql.tx import Tx, dumps, iso, loads, parse_ref
+from teamroom.store.rules import common, locks, messages
+from teamroom.store.tx import Tx, dumps, iso, loads, parse_ref
 
 LIST_FIELDS = ("done", "remaining", "blockers", "files")
 SCAN_LIMIT = 500  # handoffs looked at by a resume without task or id, newest first
@@ -176,16 +176,16 @@ def _for_task(tx: Tx, agent: str, task: str) -> Any:
 def _for_agent(tx: Tx, agent: str) -> Any:
     """The newest open handoff for the caller (to it, its role, or its own checkpoint), else the newest it took."""
     me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
-    mine = rules.addresses(agent, me["role"], loads(me["capabilities"]))
+    mine = common.addresses(agent, me["role"], loads(me["capabilities"]))
     # Each query reaches its rows through a partial index, however many handoffs were taken before.
     for row in tx.all("SELECT * FROM handoffs WHERE taken_by IS NULL ORDER BY id DESC LIMIT ?", (SCAN_LIMIT,)):
         if mine.intersection([*loads(row["recipients"]), *loads(row["addressed"])]):
             return row
         own_checkpoint = row["sender"] == agent and row["recipients"] == "[]"
-        if own_checkpoint and not rules.handed_on(tx, agent, row["task"], row["id"]):
+        if own_checkpoint and not common.handed_on(tx, agent, row["task"], row["id"]):
             return row
     for row in tx.all("SELECT * FROM handoffs WHERE taken_by = ? ORDER BY id DESC LIMIT ?", (agent, SCAN_LIMIT)):
-        if not rules.handed_on(tx, agent, row["task"], row["id"]):
+        if not common.handed_on(tx, agent, row["task"], row["id"]):
             return row
     raise NotFound(
         f"no open handoff addressed to {agent!r} or its role, and no checkpoint of its own;"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from teamroom.store.sql.tx import Tx
+from teamroom.store.tx import Tx
 
 T = TypeVar("T")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from teamroom.errors import NotFound
 from teamroom.schemas import AgentEntry, AgentRecord, AgentsResult
-from teamroom.store.sql import locks
-from teamroom.store.sql.tx import Tx, dumps, iso, loads
+from teamroom.store.rules import locks
+from teamroom.store.tx import Tx, dumps, iso, loads
 
 LIVE_MS = 2 * 60 * 1000
 STALE_MS = 15 * 60 * 1000

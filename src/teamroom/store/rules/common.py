@@ -1,11 +1,11 @@
 """Rules that the tools' SQL and the hooks' digest both apply, written once.
 
-Standard library only: the hooks import this on every prompt (see `teamroom.store.direct`).
+Standard library only: the hooks import this on every prompt (see `teamroom.store.sqlite.direct`).
 """
 
 from __future__ import annotations
 
-from teamroom.store.sql.tx import Tx
+from teamroom.store.tx import Tx
 
 # A delivery that may still be handed out. Queries repeat this term literally so that SQLite uses
 # the partial indexes over live rows (0001_core.sql).

@@ -13,8 +13,8 @@ from typing import Any
 
 from teamroom.errors import Conflict, Forbidden, Invalid, NotFound, NotOwner
 from teamroom.schemas import BoardEntry, PostResult, ReadBoardResult
-from teamroom.store.sql import rules
-from teamroom.store.sql.tx import Tx, dumps, in_list, iso, loads, parse_ref
+from teamroom.store.rules import common
+from teamroom.store.tx import Tx, dumps, in_list, iso, loads, parse_ref
 
 
 def entry_ref(entry_id: int) -> str:
@@ -77,7 +77,7 @@ def post(
     if supersedes is not None:
         replaced = _replaceable(tx, agent, supersedes, scope)
         replaced_id, scope, kind = replaced["id"], scope or replaced["scope"], kind or replaced["kind"]
-    scope, kind = scope or rules.DEFAULT_SCOPE, kind or "finding"
+    scope, kind = scope or common.DEFAULT_SCOPE, kind or "finding"
     owner = _owner(tx, scope)
     if owner is None:
         owner = agent
@@ -142,10 +142,10 @@ def read(
         tx.touch(agent)
         position = _follow(tx, agent, scope)
     unread_only = since is None and agent is not None
-    where = f"e.scope = ?2 AND e.seq > ?3{f' AND {rules.BOARD_UNREAD}' if unread_only else ''}"
+    where = f"e.scope = ?2 AND e.seq > ?3{f' AND {common.BOARD_UNREAD}' if unread_only else ''}"
     params = [agent or "", scope, position if unread_only else since or 0]
     if not include_superseded:
-        where += f" AND NOT {rules.SUPERSEDED}"
+        where += f" AND NOT {common.SUPERSEDED}"
     kind_sql, kind_params = in_list("e.kind", kinds)
     tag_sql, tag_params = in_list("t.value", tags)
     if tags:
@@ -167,7 +167,7 @@ def read(
     unread = None
     if agent is not None:
         unread = tx.one(
-            f"SELECT COUNT(*) FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {rules.BOARD_UNREAD}",
+            f"SELECT COUNT(*) FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {common.BOARD_UNREAD}",
             (agent, scope, position),
         )[0]
     return ReadBoardResult(scope=scope, owner=_owner(tx, scope), entries=entries, cursor=cursor, unread=unread)
@@ -179,7 +179,7 @@ def _mark_read(tx: Tx, agent: str, scope: str, cursor: int, seqs: list[int]) -> 
         "INSERT OR IGNORE INTO board_reads (agent, scope, seq) VALUES (?, ?, ?)", [(agent, scope, s) for s in seqs]
     )
     first_unread = tx.one(
-        f"SELECT MIN(e.seq) FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {rules.BOARD_UNREAD}",
+        f"SELECT MIN(e.seq) FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {common.BOARD_UNREAD}",
         (agent, scope, cursor),
     )[0]
     moved = _head(tx, scope) if first_unread is None else first_unread - 1
@@ -193,7 +193,7 @@ def unread_by_scope(tx: Tx, agent: str) -> dict[str, int]:
     """New entries for ``agent`` in every scope it follows (posted to or read), where there are any."""
     rows = tx.all(
         "SELECT e.scope, COUNT(*) FROM board_cursors c JOIN board_entries e ON e.scope = c.scope AND e.seq > c.seq"
-        f" WHERE c.agent = ?1 AND {rules.BOARD_UNREAD} GROUP BY e.scope ORDER BY e.scope",
+        f" WHERE c.agent = ?1 AND {common.BOARD_UNREAD} GROUP BY e.scope ORDER BY e.scope",
         (agent,),
     )
     return {r[0]: r[1] for r in rows}

@@ -26,8 +26,8 @@ from teamroom.schemas import (
     ThreadResult,
 )
 from teamroom.schemas.common import PRIORITY_NAMES, SYSTEM_AGENT
-from teamroom.store.sql import agents, rules
-from teamroom.store.sql.tx import Tx, dumps, in_list, iso, loads, parse_ref
+from teamroom.store.rules import agents, common
+from teamroom.store.tx import Tx, dumps, in_list, iso, loads, parse_ref
 
 
 def message_ref(message_id: int) -> str:
@@ -187,7 +187,7 @@ def settle(tx: Tx, agent: str, message_id: int, why: str) -> bool:
     """
     settled = tx.execute(
         "UPDATE deliveries SET state = 'acked', updated_at = ? WHERE message_id = ? AND recipient = ?"
-        f" AND state IN {rules.LIVE}",
+        f" AND state IN {common.LIVE}",
         (tx.now, message_id, agent),
     ).rowcount
     if settled:
@@ -445,7 +445,7 @@ def inbox(tx: Tx, agent: str, limit: int) -> InboxResult:
     rows = tx.all(
         "SELECT m.*, d.recipient, d.state, d.attempt, d.visible_at FROM deliveries d"
         " JOIN messages m ON m.id = d.message_id"
-        f" WHERE d.recipient = ? AND d.state IN {rules.LIVE} ORDER BY d.priority DESC, d.id LIMIT ?",
+        f" WHERE d.recipient = ? AND d.state IN {common.LIVE} ORDER BY d.priority DESC, d.id LIMIT ?",
         (agent, limit),
     )
     messages = []

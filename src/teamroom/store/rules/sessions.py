@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teamroom.store.sql.tx import Tx, dumps, loads
+from teamroom.store.tx import Tx, dumps, loads
 
 
 def available(tx: Tx) -> bool:

@@ -1,0 +1,149 @@
+"""The transaction handle every rule receives, and the loader of a backend's named queries.
+
+Rules (`teamroom.store.rules`) never hold SQL: they name a query (``tx.one("messages.lease_ready",
+params)``) and the backend's dialect file (``store/<backend>/queries.sql``) supplies its text, in
+blocks that start ``-- name: area.what``, as procrastinate keeps ``sql/queries.sql``. Standard
+library only: the hooks import this on every prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from teamroom.errors import NotFound
+
+TOUCH_EVERY_MS = 1_000  # last_seen feeds liveness (minutes), so one write a second per agent is plenty
+
+
+class Tx:
+    """An open transaction: the connection, the time it started, and the audit-log writer.
+
+    A plain class, not a dataclass: the hooks import this module, and dataclasses (with inspect and
+    ast behind it) would cost them ~7 ms on every prompt.
+    """
+
+    __slots__ = ("conn", "now", "queries", "seen", "touched")
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        now: int,
+        seen: dict[str, int] | None = None,
+        queries: dict[str, str] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.now = now  # ms since the epoch, read after the write lock was taken
+        self.seen = {} if seen is None else seen  # the store's cache: agent -> last_seen written
+        self.touched: list[str] = []  # agents whose last_seen this transaction wrote
+        self.queries = sqlite_queries() if queries is None else queries
+
+    def _sql(self, query: str) -> str:
+        # Transitional: text that is not a query's name is run as SQL, while rules move to named queries.
+        return self.queries.get(query, query)
+
+    def one(self, query: str, params: Any = ()) -> Any:
+        """The first row of the named query, or None."""
+        return self.conn.execute(self._sql(query), params).fetchone()
+
+    def all(self, query: str, params: Any = ()) -> list[Any]:
+        """Every row of the named query."""
+        return self.conn.execute(self._sql(query), params).fetchall()
+
+    def run(self, query: str, params: Any = ()) -> int:
+        """Run the named statement; the number of rows it changed."""
+        return self.conn.execute(self._sql(query), params).rowcount
+
+    def many(self, query: str, rows: Iterable[Any]) -> int:
+        """Run the named statement once per parameter row; the number of rows changed in all."""
+        return self.conn.executemany(self._sql(query), rows).rowcount
+
+    @staticmethod
+    def array(values: Iterable[Any]) -> Any:
+        """A list as one parameter: SQLite's queries read it with ``json_each(?)``."""
+        return dumps(list(values))
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        # Transitional, like `_sql`: removed once every rule names its queries.
+        return self.conn.execute(self._sql(sql), params)
+
+    def event(self, agent: str | None, kind: str, subject: str | None = None, /, **data: Any) -> None:
+        """Append one state change to the audit log, in the same transaction as the change."""
+        self.conn.execute(
+            "INSERT INTO events (at, agent, kind, subject, data) VALUES (?, ?, ?, ?, ?)",
+            (self.now, agent, kind, subject, dumps(data) if data else None),
+        )
+
+    def touch(self, agent: str) -> None:
+        """Record that ``agent`` called a tool now; a name that calls any tool is known from then on."""
+        if self.seen.get(agent, -TOUCH_EVERY_MS) > self.now - TOUCH_EVERY_MS:
+            return
+        self.touched.append(agent)
+        new = self.conn.execute(
+            "INSERT OR IGNORE INTO agents (name, first_seen, last_seen) VALUES (?, ?, ?)",
+            (agent, self.now, self.now),
+        ).rowcount
+        if new:
+            self.event(agent, "agent_seen", agent)
+        else:
+            self.conn.execute("UPDATE agents SET last_seen = ? WHERE name = ?", (self.now, agent))
+
+
+def parse_ref(ref: str, prefix: str, noun: str, hint: str) -> int:
+    """A typed id (``m42``, ``e12``, ``h7``; the bare number too) to its integer; anything else does not exist."""
+    digits = ref[1:] if ref[:1] == prefix else ref
+    if not digits.isdigit() or len(digits) > 18:
+        raise NotFound(f"no {noun} {ref!r}; {hint}")
+    return int(digits)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def iso(ms: int) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-21T20:40:58.123Z."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def in_list(column: str, values: list[str] | None) -> tuple[str, list[str]]:
+    """An ``AND column IN (?, ...)`` clause and its parameters, or nothing when no filter is given."""
+    if not values:
+        return "", []
+    return f" AND {column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+def load_queries(text: str) -> dict[str, str]:
+    """``{name: sql}`` from blocks headed ``-- name: area.what``; other comments and blank lines are dropped."""
+    queries: dict[str, str] = {}
+    name = None
+    lines: list[str] = []
+    for line in [*text.splitlines(), "-- name: <end>"]:
+        stripped = line.strip()
+        if stripped.startswith("-- name:"):
+            if name is not None:
+                sql = "\n".join(lines).strip()
+                if not sql:
+                    raise ValueError(f"query {name!r} has no SQL")
+                if name in queries:
+                    raise ValueError(f"query {name!r} is defined twice")
+                queries[name] = sql
+            name, lines = stripped.removeprefix("-- name:").strip(), []
+        elif stripped and not stripped.startswith("--"):
+            lines.append(line)
+    return queries
+
+
+@cache
+def sqlite_queries() -> dict[str, str]:
+    """The SQLite dialect's named queries (store/sqlite/queries.sql), read once per process."""
+    return load_queries((Path(__file__).parent / "sqlite" / "queries.sql").read_text(encoding="utf-8"))
