@@ -64,10 +64,12 @@ class Settings(NamedTuple):
 
 
 def _store_path(db: str | os.PathLike[str] | None, cwd: Path, env: os.Mapping[str, str]) -> tuple[Path, str]:
+    from teamroom.store import parse_target  # stdlib only, as the hooks need
+
     if db:
-        return (cwd / Path(db).expanduser()).resolve(), "flag"
+        return (cwd / parse_target(db)[1].expanduser()).resolve(), "flag"
     if env.get(ENV_DB):
-        return (cwd / Path(env[ENV_DB]).expanduser()).resolve(), "env"
+        return (cwd / parse_target(env[ENV_DB])[1].expanduser()).resolve(), "env"
     common = git_common_dir(cwd)
     if common is not None:
         return common / STORE_FILE, "git"

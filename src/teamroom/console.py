@@ -23,7 +23,7 @@ from rich.text import Text
 from teamroom.config import Settings
 from teamroom.errors import StoreUnavailable
 from teamroom.names import check_names
-from teamroom.store import SQLiteStore, Store
+from teamroom.store import Store, open_store
 from teamroom.text import clip
 from teamroom.tools import agents as agent_tools
 from teamroom.tools import board as board_tools
@@ -66,14 +66,14 @@ def plain(value: Any) -> Any:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings, *, create: bool = False) -> AsyncIterator[Store]:
+async def store_for(settings: Settings, *, create: bool = False) -> AsyncIterator[Store]:
     """The agents' store; reading commands refuse to create one where none is (a wrong --db, most likely)."""
     if not create and not settings.db_path.is_file():
         raise StoreUnavailable(
             f"no store at {settings.db_path} (chosen by {settings.db_origin}); no agent has used teamroom here yet,"
             " or pass --db (or TEAMROOM_DB) the store the agents use"
         )
-    store = SQLiteStore(settings.db_path, durability=settings.durability)
+    store = open_store(settings.db_path, durability=settings.durability)
     await store.open()
     try:
         yield store
@@ -113,7 +113,7 @@ def _styled(value: str | None, styles: dict[str, str]) -> Text:
 
 
 async def agents(settings: Settings, out: Out, include_offline: bool) -> int:
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         result = await agent_tools.agents(store, None, include_offline=include_offline)
     if out.json:
         out.data(result)
@@ -153,7 +153,7 @@ def _agents_table(entries: list[Any], include_offline: bool, queues: dict[str, d
 
 
 async def status(settings: Settings, out: Out, include_offline: bool, scope: str | None, board_limit: int) -> int:
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         await check_names(store, scope=scope)
         found = await agent_tools.agents(store, None, include_offline=True)
         if not include_offline:  # an agent gone quiet with work queued is exactly what a human must see
@@ -184,7 +184,7 @@ async def status(settings: Settings, out: Out, include_offline: bool, scope: str
 
 
 async def inbox(settings: Settings, out: Out, agent: str, limit: int) -> int:
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         await check_names(store, agents=(agent,))
         result = await message_tools.inbox(store, agent, limit)
     if out.json:
@@ -213,7 +213,7 @@ async def inbox(settings: Settings, out: Out, agent: str, limit: int) -> int:
 
 
 async def thread(settings: Settings, out: Out, thread_id: str, limit: int) -> int:
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         result = await message_tools.thread(store, None, thread_id, limit)
     if out.json:
         out.data(result)
@@ -243,7 +243,7 @@ async def thread(settings: Settings, out: Out, thread_id: str, limit: int) -> in
 
 
 async def locks(settings: Settings, out: Out, resource: str | None, holder: str | None) -> int:
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         await check_names(store, holder=holder)
         result = await lock_tools.locks(store, None, resource=resource, holder=holder)
     if out.json:
@@ -285,7 +285,7 @@ async def _recent_board(store: Store, scope: str | None, limit: int, **filters: 
 
 async def board(settings: Settings, out: Out, scope: str | None, since: int | None, limit: int, **filters: Any) -> int:
     """Entries after ``since``, or else the newest ``limit``; a human's read moves nobody's cursor."""
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         await check_names(store, agents=(filters.get("author"),), scope=scope)
         if since is None:
             entries = await _recent_board(store, scope, limit, **filters)
@@ -324,7 +324,7 @@ def _board_table(entries: list[Any], title: str) -> Any:
 async def log(
     settings: Settings, out: Out, follow: bool, agent: str | None, kinds: list[str] | None, limit: int
 ) -> int:
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         await check_names(store, agents=(agent,))
         result = await message_tools.events(store, limit=limit, agent=agent, kinds=kinds)
         if out.json and not follow:

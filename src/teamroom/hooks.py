@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from teamroom.config import Settings
+from teamroom.store import open_direct
 from teamroom.store.rules import digest as digest_sql
 from teamroom.store.rules import sessions
-from teamroom.store.sqlite.direct import DirectStore
 from teamroom.store.tx import Tx
 from teamroom.text import clip
 
@@ -67,7 +67,7 @@ def respond(
         return None
     cwd = hook.get("cwd") if isinstance(hook.get("cwd"), str) and os.path.isdir(hook["cwd"]) else None
     settings = Settings.resolve(cwd=cwd, environ=dict(environ))
-    store = DirectStore.open(settings.db_path, durability=settings.durability, now_ms=now_ms)
+    store = open_direct(settings.db_path, durability=settings.durability, now_ms=now_ms)
     if store is None:
         return None
     session = hook.get("session_id") if isinstance(hook.get("session_id"), str) and hook["session_id"] else None

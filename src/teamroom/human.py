@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from teamroom.config import Settings
-from teamroom.console import PRIORITY_STYLE, Out, _styled, open_store, when
+from teamroom.console import PRIORITY_STYLE, Out, _styled, store_for, when
 from teamroom.text import clip
 from teamroom.tools import messages as message_tools
 
@@ -30,7 +30,7 @@ def by_for(agent: str) -> str | None:
 async def send(settings: Settings, out: Out, sender: str, to: str, body: str, **options: Any) -> int:
     """Send as ``human`` (a known agent from then on), or for an existing agent on its behalf."""
     recipients: str | list[str] = to.split(",") if "," in to else to
-    async with open_store(settings, create=True) as store:
+    async with store_for(settings, create=True) as store:
         if by_for(sender) is None:
             result = await message_tools.send(store, sender, recipients, body, **options)
         else:
@@ -52,7 +52,7 @@ async def poll(
     kinds: list[str] | None, ack: list[str] | None,
 ) -> int:  # fmt: skip
     """Lease ``agent``'s next messages (acking ``ack`` first) and print each with the receipt to ack it by."""
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         result = await message_tools.poll(
             store, agent, limit, lease_seconds, wait, kinds, None, ack or None, by=by_for(agent)
         )
@@ -78,7 +78,7 @@ async def poll(
 
 async def ack(settings: Settings, out: Out, agent: str, receipts: list[str]) -> int:
     """Ack receipts from ``teamroom poll``: all or none, as the ack tool."""
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         result = await message_tools.ack(store, agent, receipts, by=by_for(agent))
     if out.json:
         out.data(result)

@@ -41,7 +41,7 @@ from teamroom.schemas import (
 from teamroom.schemas.board import BoardKind
 from teamroom.schemas.common import MessageKind, Priority
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
-from teamroom.store import Clock, SQLiteStore, Store
+from teamroom.store import Clock, Store, open_store
 from teamroom.tools import agents as agent_tools
 from teamroom.tools import board as board_tools
 from teamroom.tools import handoffs as handoff_tools
@@ -185,7 +185,7 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
-        the_store = store or SQLiteStore(settings.db_path, durability=settings.durability, clock=clock)
+        the_store = store or open_store(settings.db_path, durability=settings.durability, clock=clock)
         await the_store.open()
         log.info("teamroom %s serving store %s (%s)", __version__, settings.db_path, settings.db_origin)
         current.append(App(the_store, settings))

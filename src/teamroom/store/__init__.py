@@ -1,18 +1,63 @@
-"""Storage: the `Store` interface and its SQLite implementation.
+"""Storage: the `Store` contract (`base`), its shared rules (`rules`) and its backends (`sqlite`).
 
-The names load on first use (PEP 562), so a short-lived process such as a hook can import
-`teamroom.store.sqlite.direct` without paying for anyio and pydantic.
+`open_store` is the one place a store is built: the server, the CLI, the dashboard and the demo
+call it with what the user gave (``--db``, ``TEAMROOM_DB``), and the hooks call `open_direct` for
+the synchronous one-shot form. The names load on first use (PEP 562), so a hook importing this
+package pays for neither anyio nor pydantic.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from teamroom.errors import Invalid
 
 if TYPE_CHECKING:
     from teamroom.store.base import Clock, ManualClock, Store, SystemClock
+    from teamroom.store.sqlite.direct import DirectStore
     from teamroom.store.sqlite.store import SQLiteStore
 
-__all__ = ["Clock", "ManualClock", "SQLiteStore", "Store", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "SQLiteStore", "Store", "SystemClock", "open_direct", "open_store", "parse_target"]
+
+SQLITE_SCHEME = "sqlite://"
+
+
+def parse_target(target: str | os.PathLike[str]) -> tuple[str, Path]:
+    """Which backend ``target`` names, and where: ``("sqlite", path)``.
+
+    A plain path, or a URL ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (three slashes,
+    then the path, as SQLAlchemy spells it). Any other scheme is refused with what to pass instead.
+    """
+    text = os.fspath(target)
+    if text.startswith(SQLITE_SCHEME):
+        rest = text[len(SQLITE_SCHEME) :]
+        if not rest.startswith("/") or rest == "/":
+            raise Invalid(f"store URL {text!r}: write sqlite:///PATH (three slashes, then the path)")
+        return "sqlite", Path(rest[1:])
+    scheme = text.partition("://")[0] if "://" in text else ""
+    if scheme and scheme.isascii() and scheme.replace("+", "").isalnum():
+        raise Invalid(
+            f"store URL {text!r}: this teamroom has no {scheme!r} backend; pass a file path or sqlite:///PATH"
+        )
+    return "sqlite", Path(text)
+
+
+def open_store(target: str | os.PathLike[str], *, durability: str = "normal", clock: Clock | None = None) -> Store:
+    """The store ``target`` names (see `parse_target`), not yet opened: ``await store.open()`` or ``async with``."""
+    _, path = parse_target(target)
+    from teamroom.store.sqlite.store import SQLiteStore
+
+    return SQLiteStore(path, durability=durability, clock=clock)
+
+
+def open_direct(target: str | os.PathLike[str], **options: Any) -> DirectStore | None:
+    """The synchronous one-shot form of an existing store, for the hooks; None when there is none yet."""
+    _, path = parse_target(target)
+    from teamroom.store.sqlite.direct import DirectStore
+
+    return DirectStore.open(path, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -28,7 +28,7 @@ class Tx:
     ast behind it) would cost them ~7 ms on every prompt.
     """
 
-    __slots__ = ("conn", "now", "queries", "seen", "touched")
+    __slots__ = ("conn", "now", "queries", "seen", "swept", "touched")
 
     def __init__(
         self,
@@ -41,6 +41,7 @@ class Tx:
         self.now = now  # ms since the epoch, read after the write lock was taken
         self.seen = {} if seen is None else seen  # the store's cache: agent -> last_seen written
         self.touched: list[str] = []  # agents whose last_seen this transaction wrote
+        self.swept = False  # whether housekeeping ran in this transaction
         self.queries = sqlite_queries() if queries is None else queries
 
     def _sql(self, query: str) -> str:

@@ -10,7 +10,7 @@ import socket
 import uvicorn
 
 from teamroom.config import Settings
-from teamroom.console import open_store
+from teamroom.console import store_for
 from teamroom.errors import Invalid, StoreUnavailable
 from teamroom.tools import agents as agent_tools
 from teamroom.web.app import create_app
@@ -60,7 +60,7 @@ async def make_known(store, actor: str) -> None:
 
 
 async def run(settings: Settings, port: int) -> None:
-    async with open_store(settings) as store:
+    async with store_for(settings) as store:
         sock = bind(port)
         await make_known(store, ACTOR)
         app = create_app(store, settings=settings, actor=ACTOR)

@@ -1,4 +1,4 @@
-"""The SQLite Store: one WAL file shared by every teamroom process on the machine.
+"""The SQLite backend of `Store`: one WAL file shared by every teamroom process on the machine.
 
 Each verb is one transaction run in one hop on a worker thread: ``BEGIN IMMEDIATE`` takes the
 write lock first, so the reads and writes of a verb never interleave with another process's
@@ -21,26 +21,8 @@ import anyio
 import anyio.to_thread
 
 from teamroom.errors import StoreUnavailable
-from teamroom.schemas import (
-    AckResult,
-    AgentRecord,
-    AgentsResult,
-    EventsResult,
-    HandoffResult,
-    HeartbeatResult,
-    InboxResult,
-    NackResult,
-    PollResult,
-    PostResult,
-    ReadBoardResult,
-    ResumeResult,
-    SendResult,
-    ThreadResult,
-)
-from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
-from teamroom.store.base import Clock, Store, SystemClock
-from teamroom.store.rules import agents, board, cli, events, handoffs, locks, messages, sessions, web
-from teamroom.store.tx import Tx, iso
+from teamroom.store.base import Clock, Store
+from teamroom.store.tx import Tx, sqlite_queries
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +31,6 @@ BUSY_TIMEOUT_MS = 5_000  # while opening (migrations); afterwards the store retr
 BUSY_GIVE_UP_S = 30.0
 BUSY_MAX_DELAY_S = 0.010
 WATCH_INTERVAL_S = 0.002
-SWEEP_EVERY_MS = 1_000
 
 
 
@@ -118,16 +99,15 @@ class SQLiteStore(Store):
     """The Store on one SQLite file; open() once per process, share it among all requests."""
 
     def __init__(self, path: str | Path, *, durability: str = "normal", clock: Clock | None = None) -> None:
+        super().__init__(clock)
         self.path = Path(path)
         self.durability = durability
-        self.clock = clock or SystemClock()
+        self._queries = sqlite_queries()
         self._conn: sqlite3.Connection | None = None
         self._watch: sqlite3.Connection | None = None
         self._limiter = anyio.CapacityLimiter(1)
         self._local_seq = 0
         self._local_event = anyio.Event()
-        self._swept_at = 0
-        self._seen: dict[str, int] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -209,15 +189,10 @@ class SQLiteStore(Store):
 
     # --- transactions ------------------------------------------------------------------------
 
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        result = await self._run(True, fn, args)
+    def _local_commit(self) -> None:
         self._local_seq += 1
         self._local_event.set()
         self._local_event = anyio.Event()
-        return result
-
-    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._run(False, fn, args)
 
     async def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         """Run one transaction: right here when the lock is free, else on the worker thread.
@@ -259,12 +234,8 @@ class SQLiteStore(Store):
             raise StoreUnavailable("the store is not open")
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            tx = Tx(conn, self.clock.now_ms(), self._seen)
-            sweeping = write and tx.now - self._swept_at >= SWEEP_EVERY_MS
-            if sweeping:  # housekeeping rides along with a write about once a second
-                messages.sweep(tx)
-                locks.sweep(tx)
-            result = fn(tx, *args)
+            tx = Tx(conn, self.clock.now_ms(), self._seen, self._queries)
+            result = self._apply(tx, write, fn, args)
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
@@ -280,10 +251,7 @@ class SQLiteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if sweeping:
-            self._swept_at = tx.now
-        for agent in tx.touched:  # only once committed: a rolled-back touch must be written again
-            self._seen[agent] = tx.now
+        self._committed(tx)
         return result
 
     # --- change notification -----------------------------------------------------------------
@@ -301,118 +269,3 @@ class SQLiteStore(Store):
                 with anyio.move_on_after(WATCH_INTERVAL_S):
                     await event.wait()
         return self.change_token() != token
-
-    # --- agents ------------------------------------------------------------------------------
-
-    async def register(self, agent, role, capabilities, description, session_id=None) -> AgentRecord:
-        return await self._write(_register, agent, role, capabilities, description, session_id)
-
-    async def heartbeat(self, agent, status, task, note) -> HeartbeatResult:
-        return await self._write(_heartbeat, agent, status, task, note)
-
-    async def agents(self, agent, role, capability, include_offline) -> AgentsResult:
-        if agent is None:
-            return await self._read(agents.list_agents, None, role, capability, include_offline)
-        return await self._write(agents.list_agents, agent, role, capability, include_offline)
-
-    # --- messages ----------------------------------------------------------------------------
-
-    async def send(self, agent, to, body, **opts) -> SendResult:
-        return await self._write(messages.send, agent, to, body, opts)
-
-    async def lease(self, agent, limit, lease_seconds, kinds, thread_id) -> PollResult:
-        return await self._write(messages.lease, agent, limit, lease_seconds, kinds, thread_id)
-
-    async def next_ready_in(self, agent, kinds, thread_id) -> float | None:
-        at = await self._read(messages.next_ready_at, agent, kinds, thread_id)
-        return None if at is None else max(0.0, (at - self.clock.now_ms()) / 1000)
-
-    async def ack(self, agent, receipts) -> AckResult:
-        return await self._write(messages.ack, agent, receipts)
-
-    async def nack(self, agent, receipt, reason, retry_after_seconds) -> NackResult:
-        return await self._write(messages.nack, agent, receipt, reason, retry_after_seconds)
-
-    async def thread(self, agent, thread_id, limit) -> ThreadResult:
-        if agent is None:
-            return await self._read(messages.thread, None, thread_id, limit)
-        return await self._write(messages.thread, agent, thread_id, limit)
-
-    async def inbox(self, agent, limit) -> InboxResult:
-        return await self._read(messages.inbox, agent, limit)
-
-    # --- board and handoffs ------------------------------------------------------------------
-
-    async def post_finding(self, agent, body, *, title, scope, kind, tags, refs, supersedes) -> PostResult:
-        return await self._write(board.post, agent, body, title, scope, kind, tags, refs, supersedes)
-
-    async def read_board(self, agent, scope, **filters) -> ReadBoardResult:
-        keys = ("since", "kinds", "author", "tags", "limit", "include_superseded")
-        args = (agent, scope, *(filters[k] for k in keys))
-        return await (self._read if agent is None else self._write)(board.read, *args)
-
-    async def handoff(self, agent, task, summary, next_step, fields, to, transfer_locks) -> HandoffResult:
-        return await self._write(handoffs.create, agent, task, summary, next_step, fields, to, transfer_locks)
-
-    async def resume(self, agent, task, handoff_id) -> ResumeResult:
-        return await self._write(handoffs.resume, agent, task, handoff_id)
-
-    # --- locks -------------------------------------------------------------------------------
-
-    async def claim_lock(self, agent, resources, mode, ttl_seconds, reason) -> ClaimResult:
-        return await self._write(locks.claim, agent, resources, mode, ttl_seconds, reason)
-
-    async def lock_clear_in(self, agent, resources, mode) -> float:
-        return await self._read(locks.clear_in, agent, resources, mode) / 1000
-
-    async def release_lock(self, agent, resources) -> ReleaseResult:
-        return await self._write(locks.release, agent, resources)
-
-    async def locks(self, agent, resource, holder, limit) -> LocksResult:
-        if agent is None:
-            return await self._read(locks.list_locks, None, resource, holder, limit)
-        return await self._write(locks.list_locks, agent, resource, holder, limit)
-
-    # --- audit log ---------------------------------------------------------------------------
-
-    async def events(self, after_id, limit, agent=None, kinds=None) -> EventsResult:
-        return await self._read(events.events, after_id, limit, agent, kinds)
-
-    # --- web: the dashboard's reads (issue 16) -------------------------------------------------
-
-    async def recent_threads(self, limit) -> list[str]:
-        return await self._read(web.recent_threads, limit)
-
-    async def board_scopes(self) -> list[str]:
-        return await self._read(web.board_scopes)
-
-    # --- cli and agent economy (issue 12) ---------------------------------------------------
-
-    async def ack_then_lease(self, agent, receipts, limit, lease_seconds, kinds, thread_id, *, by=None):
-        return await self._write(cli.ack_then_lease, agent, receipts, limit, lease_seconds, kinds, thread_id, by)
-
-    async def send_on_behalf(self, by, agent, to, body, **opts) -> SendResult:
-        return await self._write(cli.send_on_behalf, by, agent, to, body, opts)
-
-    async def known_names(self) -> dict[str, list[str]]:
-        return await self._read(cli.known_names)
-
-
-def _register(tx: Tx, agent: str, role, capabilities, description, session_id: str | None) -> AgentRecord:
-    record = agents.register(tx, agent, role, capabilities, description)
-    if session_id is not None:
-        sessions.bind(tx, session_id, agent, "claude", replace=False)
-    return record
-
-
-def _heartbeat(tx: Tx, agent: str, status: str | None, task: str | None, note: str | None) -> HeartbeatResult:
-    agents.set_status(tx, agent, status, task, note)
-    leases_renewed = messages.renew_leases(tx, agent)
-    locks_renewed, held = locks.renew(tx, agent)
-    return HeartbeatResult(
-        unread=messages.unread(tx, agent),
-        locks=held,
-        leases_renewed=leases_renewed + locks_renewed,
-        server_time=iso(tx.now),
-        board_unread=board.unread_by_scope(tx, agent),
-    )
