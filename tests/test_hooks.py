@@ -254,3 +254,24 @@ def test_a_store_busy_past_the_timeout_still_gets_the_news_told_only_unremembere
         blocker.close()
     assert "not remembered" in capsys.readouterr().err
     assert "urgent news" in context(ask(db_path, "UserPromptSubmit")), "not remembered, so told again"
+
+
+def test_a_store_from_a_newer_teamroom_is_neither_read_nor_written_by_the_hook(db_path):
+    team(db_path)
+    send(db_path, "builder-1", "hello")
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = db_path.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "teamroom", "hook", "claude"],
+        input=hook_input("SessionStart"),
+        capture_output=True,
+        text=True,
+        env={"TEAMROOM_DB": str(db_path), "TEAMROOM_AGENT": "builder-1", "PATH": "/usr/bin:/bin"},
+        timeout=30,
+    )
+    assert (done.returncode, done.stdout) == (0, ""), "an agent is told nothing it could misread"
+    assert "schema version 99" in done.stderr and "upgrade teamroom" in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+    assert db_path.read_bytes() == before

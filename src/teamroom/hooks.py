@@ -26,9 +26,6 @@ from typing import Any
 
 from teamroom.config import Settings
 from teamroom.store import open_direct
-from teamroom.store.rules import digest as digest_sql
-from teamroom.store.rules import sessions
-from teamroom.store.tx import Tx
 from teamroom.text import clip
 
 CONTEXT_EVENTS = ("SessionStart", "UserPromptSubmit")
@@ -72,7 +69,7 @@ def respond(
         return None
     session = hook.get("session_id") if isinstance(hook.get("session_id"), str) and hook["session_id"] else None
     with store:
-        seen = store.read(_look, settings.default_agent, session)
+        seen = store.look(settings.default_agent, session, TOP)
         if seen is None:
             return None
         agent, shown, news, can_remember = seen
@@ -82,27 +79,10 @@ def respond(
             answer, shown = _context(event, news, shown)
         if answer is not None and session is not None and can_remember:
             try:
-                store.write(_remember, session, agent, client, settings.default_agent is not None, shown)
+                store.remember(session, agent, client, settings.default_agent is not None, shown)
             except sqlite3.OperationalError as exc:  # a store busy past the timeout: tell now, maybe again later
                 print(f"teamroom hook {client}: not remembered: {exc}", file=sys.stderr)
         return answer
-
-
-def _look(tx: Tx, env_agent: str | None, session: str | None) -> tuple[str, dict, dict, bool] | None:
-    """Who the agent is, what its session was last shown, and its news now (one read transaction)."""
-    has_sessions = sessions.available(tx)
-    bound = sessions.lookup(tx, session) if session is not None and has_sessions else None
-    agent = env_agent or (bound[0] if bound else None)
-    if agent is None:
-        return None
-    shown = bound[1] if bound is not None and bound[0] == agent else {}
-    return agent, shown, digest_sql.digest(tx, agent, TOP), has_sessions
-
-
-def _remember(tx: Tx, session: str, agent: str, client: str, from_env: bool, shown: dict) -> None:
-    if from_env:
-        sessions.bind(tx, session, agent, client, replace=True)
-    sessions.remember_shown(tx, session, agent, shown)
 
 
 # --- SessionStart and UserPromptSubmit ---------------------------------------------------------

@@ -31,8 +31,8 @@ def parse_target(target: str | os.PathLike[str]) -> tuple[str, Path]:
     then the path, as SQLAlchemy spells it). Any other scheme is refused with what to pass instead.
     """
     text = os.fspath(target)
-    if text.startswith(SQLITE_SCHEME):
-        rest = text[len(SQLITE_SCHEME) :]
+    if text.startswith("sqlite:"):
+        rest = text.removeprefix(SQLITE_SCHEME) if text.startswith(SQLITE_SCHEME) else ""
         if not rest.startswith("/") or rest == "/":
             raise Invalid(f"store URL {text!r}: write sqlite:///PATH (three slashes, then the path)")
         return "sqlite", Path(rest[1:])

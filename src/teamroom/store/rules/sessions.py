@@ -47,3 +47,26 @@ def remember_shown(tx: Tx, session_id: str, agent: str, shown: dict[str, Any]) -
     """Record what a hook just put in front of the session (hook bookkeeping, not coordination state:
     no audit event)."""
     tx.execute("UPDATE sessions SET shown = ? WHERE session_id = ? AND agent = ?", (dumps(shown), session_id, agent))
+
+
+# --- the hooks' verbs (`DirectStore.look`, `DirectStore.remember`) --------------------------------
+
+
+def look(tx: Tx, env_agent: str | None, session: str | None, top: int) -> tuple[str, dict, dict, bool] | None:
+    """Who the agent is (``TEAMROOM_AGENT``, else the agent bound to ``session``), what that session was
+    last shown, its digest now, and whether the store can remember what is shown (it has sessions)."""
+    from teamroom.store.rules import digest  # digest reads several areas; imported where it is used
+
+    has_sessions = available(tx)
+    bound = lookup(tx, session) if session is not None and has_sessions else None
+    agent = env_agent or (bound[0] if bound else None)
+    if agent is None:
+        return None
+    shown = bound[1] if bound is not None and bound[0] == agent else {}
+    return agent, shown, digest.digest(tx, agent, top), has_sessions
+
+
+def remember(tx: Tx, session: str, agent: str, client: str, from_env: bool, shown: dict[str, Any]) -> None:
+    if from_env:
+        bind(tx, session, agent, client, replace=True)
+    remember_shown(tx, session, agent, shown)

@@ -8,12 +8,15 @@ creates or migrates a store: a store that does not exist yet has nothing to say.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from teamroom.errors import StoreUnavailable
+from teamroom.store.rules import sessions
 from teamroom.store.tx import Tx
 
 T = TypeVar("T")
@@ -34,6 +37,16 @@ class DirectStore:
         if not path.is_file():
             return None
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
+        try:
+            version, latest = conn.execute("PRAGMA user_version").fetchone()[0], latest_schema()
+            if version > latest:  # its tables may mean something else now: read nothing, write nothing
+                raise StoreUnavailable(
+                    f"store {path} has schema version {version}, newer than this teamroom knows ({latest});"
+                    " upgrade teamroom (pip install -U teamroom)"
+                )
+        except BaseException:
+            conn.close()
+            raise
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")
@@ -47,6 +60,18 @@ class DirectStore:
 
     def schema_version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # --- the hooks' verbs ---------------------------------------------------------------------
+
+    def look(self, env_agent: str | None, session: str | None, top: int) -> tuple[str, dict, dict, bool] | None:
+        """Who the session's agent is, what the hooks last showed it, and its digest now (one read)."""
+        return self.read(sessions.look, env_agent, session, top)
+
+    def remember(self, session: str, agent: str, client: str, from_env: bool, shown: dict[str, Any]) -> None:
+        """Record what a hook showed ``session``; a hook that knows the agent from its environment binds it."""
+        self.write(sessions.remember, session, agent, client, from_env, shown)
+
+    # --- transactions ----------------------------------------------------------------------
 
     def read(self, fn: Callable[..., T], *args: Any) -> T:
         return self._run("BEGIN", fn, args)
@@ -64,3 +89,9 @@ class DirectStore:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+
+
+def latest_schema() -> int:
+    """The newest migration this teamroom carries (a directory listing: no import of the async store)."""
+    names = os.listdir(Path(__file__).parent / "migrations")
+    return max(int(name[:4]) for name in names if name.endswith(".sql") and name[:4].isdigit())
