@@ -10,11 +10,21 @@
 
 -- ============================================================================ agents, sessions
 
+-- name: agents.seen_first
+-- A name that calls any tool is known from then on (Tx.touch); 0 rows when it already was.
+INSERT OR IGNORE INTO agents (name, first_seen, last_seen) VALUES (?1, ?2, ?2);
+
+-- name: agents.seen_again
+UPDATE agents SET last_seen = ?2 WHERE name = ?1;
+
 -- ============================================================================ messages
 
 -- ============================================================================ cli and web reads
 
 -- ============================================================================ events
+
+-- name: events.append
+INSERT INTO events (at, agent, kind, subject, data) VALUES (?, ?, ?, ?, ?);
 
 -- ============================================================================ board
 
