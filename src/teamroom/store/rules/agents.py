@@ -24,12 +24,8 @@ def record(row) -> AgentRecord:
 
 def register(tx: Tx, agent: str, role: str | None, capabilities: list[str] | None, description: str | None):
     tx.touch(agent)
-    tx.execute(
-        "UPDATE agents SET role = COALESCE(?, role), capabilities = COALESCE(?, capabilities),"
-        " description = COALESCE(?, description) WHERE name = ?",
-        (role, None if capabilities is None else dumps(capabilities), description, agent),
-    )
-    row = tx.one("SELECT * FROM agents WHERE name = ?", (agent,))
+    tx.run("agents.register", (agent, role, None if capabilities is None else dumps(capabilities), description))
+    row = tx.one("agents.record", (agent,))
     tx.event(agent, "register", agent, role=row["role"], capabilities=loads(row["capabilities"]))
     return record(row)
 
@@ -39,22 +35,20 @@ def set_status(tx: Tx, agent: str, status: str | None, task: str | None, note: s
     tx.touch(agent)
     if status is None and task is None and note is None:
         return
-    changed = tx.execute(
-        "UPDATE agents SET status = COALESCE(?1, status), task = COALESCE(?2, task), note = COALESCE(?3, note)"
-        " WHERE name = ?4 AND (status IS NOT COALESCE(?1, status) OR task IS NOT COALESCE(?2, task)"
-        " OR note IS NOT COALESCE(?3, note))",
-        (status, task, note, agent),
-    ).rowcount
-    if changed:
+    if tx.run("agents.set_status", (agent, status, task, note)):
         tx.event(agent, "status", agent, status=status, task=task, note=note)
 
 
 def known_names(tx: Tx) -> list[str]:
-    return [r[0] for r in tx.all("SELECT name FROM agents ORDER BY name")]
+    return [r[0] for r in tx.all("agents.names")]
+
+
+def exists(tx: Tx, name: str) -> bool:
+    return tx.one("agents.exists", (name,)) is not None
 
 
 def require(tx: Tx, name: str) -> None:
-    if tx.one("SELECT 1 FROM agents WHERE name = ?", (name,)) is None:
+    if not exists(tx, name):
         raise NotFound(f"no agent named {name!r}; known agents: {', '.join(known_names(tx)) or 'none yet'}")
 
 
