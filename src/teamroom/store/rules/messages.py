@@ -121,14 +121,12 @@ def _insert(
     expires_at = None if ttl is None else tx.now + ttl * 1000
     payload = opts["payload"]
     # A new conversation (thread_id None) is the thread of its first message's id, set by the insert.
-    message_id, thread_id = tx.one(
-        "messages.insert",
-        (
-            sender, dumps(recipients), opts["subject"], body, opts["kind"],
-            None if payload is None else dumps(payload), opts["priority"], thread_id, reply_to,
-            opts["idempotency_key"], opts["max_attempts"], expires_at, tx.now,
-        ),  # fmt: skip
-    )
+    row = (
+        sender, dumps(recipients), opts["subject"], body, opts["kind"],
+        None if payload is None else dumps(payload), opts["priority"], thread_id, reply_to,
+        opts["idempotency_key"], opts["max_attempts"], expires_at, tx.now,
+    )  # fmt: skip
+    message_id, thread_id = tx.one("messages.insert", row)
     tx.many(
         "messages.insert_delivery",
         [(message_id, r, opts["priority"], opts["max_attempts"], tx.now, expires_at, tx.now) for r in recipients],
