@@ -184,10 +184,40 @@ SELECT m.*, d.recipient, d.state, d.attempt, d.visible_at
 
 -- ============================================================================ cli and web reads
 
+-- name: cli.scope_names
+SELECT name FROM board_scopes ORDER BY name;
+
+-- name: web.recent_threads
+-- Threads by their newest message, among the newest ?1 messages (walked by id, no scan); ?2 of them.
+SELECT thread_id, MAX(id) AS last_id
+  FROM (SELECT id, thread_id FROM messages ORDER BY id DESC LIMIT ?1)
+ GROUP BY thread_id
+ ORDER BY last_id DESC
+ LIMIT ?2;
+
+-- name: web.board_scopes
+SELECT name FROM board_scopes ORDER BY opened_at, name;
+
 -- ============================================================================ events
 
 -- name: events.append
 INSERT INTO events (at, agent, kind, subject, data) VALUES (?, ?, ?, ?, ?);
+
+-- name: events.after
+-- Up to ?4 events after id ?1, in order; only agent ?2's and of the kinds in the list ?3 (NULL: any).
+SELECT * FROM events
+ WHERE id > ?1 AND (?2 IS NULL OR agent = ?2) AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
+ ORDER BY id
+ LIMIT ?4;
+
+-- name: events.newest
+-- The newest ?3 events (still in order), filtered as events.after; id > 0 keeps it a walk by id.
+SELECT * FROM (
+    SELECT * FROM events
+     WHERE id > 0 AND (?1 IS NULL OR agent = ?1) AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))
+     ORDER BY id DESC
+     LIMIT ?3)
+ ORDER BY id;
 
 -- ============================================================================ board
 
