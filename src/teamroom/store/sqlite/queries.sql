@@ -32,6 +32,27 @@ UPDATE agents SET role = COALESCE(?2, role), capabilities = COALESCE(?3, capabil
        description = COALESCE(?4, description)
  WHERE name = ?1;
 
+-- name: agents.list
+-- The agents of role ?2, of capability ?3, seen since ?4 (NULL: any), by name, each with the
+-- deliveries it can poll at ?1 (unread) and those under a live lease: counted through the live
+-- deliveries index, per agent shown, never over the whole queue.
+SELECT a.name, a.role, a.capabilities, a.description, a.status, a.task, a.note, a.last_seen,
+       COUNT(CASE WHEN d.state = 'queued' OR d.visible_at <= ?1 THEN 1 END) AS unread,
+       COUNT(CASE WHEN d.state = 'leased' AND d.visible_at > ?1 THEN 1 END) AS leased
+  FROM agents a
+  LEFT JOIN deliveries d ON d.recipient = a.name AND d.state IN ('queued', 'leased')
+ WHERE (?2 IS NULL OR a.role = ?2)
+   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(a.capabilities) WHERE value = ?3))
+   AND (?4 IS NULL OR a.last_seen > ?4)
+ GROUP BY a.name
+ ORDER BY a.name;
+
+-- name: agents.locks
+-- The live locks (at ?2) of the holders in the list ?1, by holder and resource.
+SELECT holder, resource FROM locks
+ WHERE holder IN (SELECT value FROM json_each(?1)) AND expires_at > ?2
+ ORDER BY holder, resource;
+
 -- name: agents.set_status
 -- One row only when something changed (the caller logs the change then).
 UPDATE agents SET status = COALESCE(?2, status), task = COALESCE(?3, task), note = COALESCE(?4, note)
