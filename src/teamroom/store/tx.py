@@ -75,24 +75,17 @@ class Tx:
 
     def event(self, agent: str | None, kind: str, subject: str | None = None, /, **data: Any) -> None:
         """Append one state change to the audit log, in the same transaction as the change."""
-        self.conn.execute(
-            "INSERT INTO events (at, agent, kind, subject, data) VALUES (?, ?, ?, ?, ?)",
-            (self.now, agent, kind, subject, dumps(data) if data else None),
-        )
+        self.run("events.append", (self.now, agent, kind, subject, dumps(data) if data else None))
 
     def touch(self, agent: str) -> None:
         """Record that ``agent`` called a tool now; a name that calls any tool is known from then on."""
         if self.seen.get(agent, -TOUCH_EVERY_MS) > self.now - TOUCH_EVERY_MS:
             return
         self.touched.append(agent)
-        new = self.conn.execute(
-            "INSERT OR IGNORE INTO agents (name, first_seen, last_seen) VALUES (?, ?, ?)",
-            (agent, self.now, self.now),
-        ).rowcount
-        if new:
+        if self.run("agents.seen_first", (agent, self.now)):
             self.event(agent, "agent_seen", agent)
         else:
-            self.conn.execute("UPDATE agents SET last_seen = ? WHERE name = ?", (self.now, agent))
+            self.run("agents.seen_again", (agent, self.now))
 
 
 def parse_ref(ref: str, prefix: str, noun: str, hint: str) -> int:

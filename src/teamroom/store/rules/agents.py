@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from teamroom.errors import NotFound
 from teamroom.schemas import AgentEntry, AgentRecord, AgentsResult
-from teamroom.store.rules import locks
 from teamroom.store.tx import Tx, dumps, iso, loads
 
 LIVE_MS = 2 * 60 * 1000
@@ -24,12 +23,8 @@ def record(row) -> AgentRecord:
 
 def register(tx: Tx, agent: str, role: str | None, capabilities: list[str] | None, description: str | None):
     tx.touch(agent)
-    tx.execute(
-        "UPDATE agents SET role = COALESCE(?, role), capabilities = COALESCE(?, capabilities),"
-        " description = COALESCE(?, description) WHERE name = ?",
-        (role, None if capabilities is None else dumps(capabilities), description, agent),
-    )
-    row = tx.one("SELECT * FROM agents WHERE name = ?", (agent,))
+    tx.run("agents.register", (agent, role, None if capabilities is None else dumps(capabilities), description))
+    row = tx.one("agents.record", (agent,))
     tx.event(agent, "register", agent, role=row["role"], capabilities=loads(row["capabilities"]))
     return record(row)
 
@@ -39,49 +34,36 @@ def set_status(tx: Tx, agent: str, status: str | None, task: str | None, note: s
     tx.touch(agent)
     if status is None and task is None and note is None:
         return
-    changed = tx.execute(
-        "UPDATE agents SET status = COALESCE(?1, status), task = COALESCE(?2, task), note = COALESCE(?3, note)"
-        " WHERE name = ?4 AND (status IS NOT COALESCE(?1, status) OR task IS NOT COALESCE(?2, task)"
-        " OR note IS NOT COALESCE(?3, note))",
-        (status, task, note, agent),
-    ).rowcount
-    if changed:
+    if tx.run("agents.set_status", (agent, status, task, note)):
         tx.event(agent, "status", agent, status=status, task=task, note=note)
 
 
 def known_names(tx: Tx) -> list[str]:
-    return [r[0] for r in tx.all("SELECT name FROM agents ORDER BY name")]
+    return [r[0] for r in tx.all("agents.names")]
+
+
+def exists(tx: Tx, name: str) -> bool:
+    return tx.one("agents.exists", (name,)) is not None
 
 
 def require(tx: Tx, name: str) -> None:
-    if tx.one("SELECT 1 FROM agents WHERE name = ?", (name,)) is None:
+    if not exists(tx, name):
         raise NotFound(f"no agent named {name!r}; known agents: {', '.join(known_names(tx)) or 'none yet'}")
-
-
-def queue_counts(tx: Tx) -> dict[str, tuple[int, int]]:
-    """{recipient: (unread, leased)}: deliveries it can poll now, and those under a live lease."""
-    rows = tx.all(
-        "SELECT recipient, SUM(state = 'queued' OR visible_at <= ?1), SUM(state = 'leased' AND visible_at > ?1)"
-        " FROM deliveries WHERE state IN ('queued', 'leased') GROUP BY recipient",
-        (tx.now,),
-    )
-    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 def list_agents(
     tx: Tx, agent: str | None, role: str | None, capability: str | None, include_offline: bool
 ) -> AgentsResult:
+    """The agents asked for, by name; only their own deliveries are counted and their own locks read
+    (a store's bulk, such as a parked handoff's locks or an offline agent's backlog, costs nothing here)."""
     if agent is not None:
         tx.touch(agent)
-    sql, params = "SELECT * FROM agents WHERE 1", []
-    if role is not None:
-        sql, params = sql + " AND role = ?", [*params, role]
-    if capability is not None:
-        sql += " AND EXISTS (SELECT 1 FROM json_each(capabilities) WHERE value = ?)"
-        params.append(capability)
-    if not include_offline:
-        sql, params = sql + " AND last_seen > ?", [*params, tx.now - STALE_MS]
-    queues, held = queue_counts(tx), locks.holders(tx)
+    since = None if include_offline else tx.now - STALE_MS
+    rows = tx.all("agents.list", (tx.now, role, capability, since))
+    held: dict[str, list[str]] = {}
+    if rows:
+        for lock in tx.all("agents.locks", (tx.array(row["name"] for row in rows), tx.now)):
+            held.setdefault(lock["holder"], []).append(lock["resource"])
     entries = [
         AgentEntry(
             **record(row).model_dump(),
@@ -91,9 +73,9 @@ def list_agents(
             last_seen=iso(row["last_seen"]),
             liveness=liveness(tx.now, row["last_seen"]),
             locks=held.get(row["name"], []),
-            unread=queues.get(row["name"], (0, 0))[0],
-            leased=queues.get(row["name"], (0, 0))[1],
+            unread=row["unread"],
+            leased=row["leased"],
         )
-        for row in tx.all(sql + " ORDER BY name", params)
+        for row in rows
     ]
     return AgentsResult(agents=entries)

@@ -25,8 +25,10 @@ class OnBehalfTx(Tx):
     __slots__ = ("acting_for", "by")
 
     def __init__(self, tx: Tx, agent: str, by: str) -> None:
-        super().__init__(tx.conn, tx.now, tx.seen)
-        self.touched = tx.touched  # the store learns of every other agent's touch as usual
+        # The very same transaction: connection, time, queries, and the store's caches (so the store
+        # learns of every other agent's touch as usual).
+        for name in Tx.__slots__:
+            setattr(self, name, getattr(tx, name))
         self.acting_for, self.by = agent, by
 
     def touch(self, agent: str) -> None:
@@ -68,5 +70,5 @@ def known_names(tx: Tx) -> dict[str, list[str]]:
     """Every agent and board scope the store knows, sorted: what a mistyped name is checked against."""
     return {
         "agents": agents.known_names(tx),
-        "scopes": [r[0] for r in tx.all("SELECT name FROM board_scopes ORDER BY name")],
+        "scopes": [r[0] for r in tx.all("cli.scope_names")],
     }

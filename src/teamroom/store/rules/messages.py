@@ -26,8 +26,8 @@ from teamroom.schemas import (
     ThreadResult,
 )
 from teamroom.schemas.common import PRIORITY_NAMES, SYSTEM_AGENT
-from teamroom.store.rules import agents, common
-from teamroom.store.tx import Tx, dumps, in_list, iso, loads, parse_ref
+from teamroom.store.rules import agents
+from teamroom.store.tx import Tx, dumps, iso, loads, parse_ref
 
 
 def message_ref(message_id: int) -> str:
@@ -50,13 +50,7 @@ def resolve_recipients(tx: Tx, sender: str, to: list[str]) -> list[str]:
     found: list[str] = []
     for spec in to:
         if spec == "@all":
-            names = [
-                r[0]
-                for r in tx.all(
-                    "SELECT name FROM agents WHERE name != ? AND last_seen > ? ORDER BY name",
-                    (sender, tx.now - agents.STALE_MS),
-                )
-            ]
+            names = [r[0] for r in tx.all("messages.all_members", (sender, tx.now - agents.STALE_MS))]
             if not names:
                 raise NotFound("@all has no member: no other agent has been seen in the last 15 minutes")
         elif spec.startswith("@"):
@@ -70,17 +64,9 @@ def resolve_recipients(tx: Tx, sender: str, to: list[str]) -> list[str]:
 
 def _role_members(tx: Tx, sender: str, role: str) -> list[str]:
     wanted = {role, role[:-1]} if role.endswith("s") and len(role) > 1 else {role}
-    marks = ", ".join("?" * len(wanted))
-    names = [
-        r[0]
-        for r in tx.all(
-            f"SELECT name FROM agents WHERE name != ? AND (role IN ({marks}) OR EXISTS"
-            f" (SELECT 1 FROM json_each(capabilities) WHERE value IN ({marks}))) ORDER BY name",
-            (sender, *wanted, *wanted),
-        )
-    ]
+    names = [r[0] for r in tx.all("messages.role_members", (sender, tx.array(sorted(wanted))))]
     if not names:
-        roles = sorted({r[0] for r in tx.all("SELECT role FROM agents WHERE role IS NOT NULL")})
+        roles = sorted({r[0] for r in tx.all("messages.roles")})
         raise NotFound(f"@{role} has no member; roles in use: {', '.join(roles) or 'none (agents call register)'}")
     return names
 
@@ -95,9 +81,7 @@ def send(
     tx.touch(agent)
     key = opts["idempotency_key"]
     if key is not None:
-        row = tx.one(
-            "SELECT id, thread_id, recipients FROM messages WHERE sender = ? AND idempotency_key = ?", (agent, key)
-        )
+        row = tx.one("messages.by_idempotency_key", (agent, key))
         if row is not None:
             return SendResult(
                 message_id=message_ref(row["id"]),
@@ -108,7 +92,7 @@ def send(
     thread_id, reply_to = opts["thread_id"], None
     if opts["reply_to"] is not None:
         reply_to = parse_message_ref(opts["reply_to"])
-        original = tx.one("SELECT sender, thread_id FROM messages WHERE id = ?", (reply_to,))
+        original = tx.one("messages.original", (reply_to,))
         if original is None:
             raise NotFound(f"no message {opts['reply_to']!r} to reply to")
         if thread_id is not None and thread_id != original["thread_id"]:
@@ -136,22 +120,15 @@ def _insert(
     ttl = opts["ttl_seconds"]
     expires_at = None if ttl is None else tx.now + ttl * 1000
     payload = opts["payload"]
-    # A new conversation's thread is its first message's id. AUTOINCREMENT hands out one more than
-    # sqlite_sequence holds, so the id is known inside the INSERT and no second statement is needed.
-    message_id, thread_id = tx.one(
-        "INSERT INTO messages (sender, recipients, subject, body, kind, payload, priority, thread_id, reply_to,"
-        " idempotency_key, max_attempts, expires_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, 'm' ||"
-        " (COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0) + 1)), ?, ?, ?, ?, ?)"
-        " RETURNING id, thread_id",
-        (
-            sender, dumps(recipients), opts["subject"], body, opts["kind"],
-            None if payload is None else dumps(payload), opts["priority"], thread_id, reply_to,
-            opts["idempotency_key"], opts["max_attempts"], expires_at, tx.now,
-        ),  # fmt: skip
-    )
-    tx.conn.executemany(
-        "INSERT INTO deliveries (message_id, recipient, state, priority, max_attempts, visible_at, expires_at,"
-        " updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+    # A new conversation (thread_id None) is the thread of its first message's id, set by the insert.
+    row = (
+        sender, dumps(recipients), opts["subject"], body, opts["kind"],
+        None if payload is None else dumps(payload), opts["priority"], thread_id, reply_to,
+        opts["idempotency_key"], opts["max_attempts"], expires_at, tx.now,
+    )  # fmt: skip
+    message_id, thread_id = tx.one("messages.insert", row)
+    tx.many(
+        "messages.insert_delivery",
         [(message_id, r, opts["priority"], opts["max_attempts"], tx.now, expires_at, tx.now) for r in recipients],
     )
     ref = message_ref(message_id)
@@ -185,11 +162,7 @@ def settle(tx: Tx, agent: str, message_id: int, why: str) -> bool:
 
     The receipt is kept, so an ack the agent sends later with it is a harmless no-op.
     """
-    settled = tx.execute(
-        "UPDATE deliveries SET state = 'acked', updated_at = ? WHERE message_id = ? AND recipient = ?"
-        f" AND state IN {common.LIVE}",
-        (tx.now, message_id, agent),
-    ).rowcount
+    settled = tx.run("messages.settle", (tx.now, message_id, agent))
     if settled:
         tx.event(agent, "ack", message_ref(message_id), via=why)
     return bool(settled)
@@ -197,14 +170,11 @@ def settle(tx: Tx, agent: str, message_id: int, why: str) -> bool:
 
 def _notify_failure(tx: Tx, delivery: dict[str, Any], state: str, reason: str) -> None:
     """Mark a delivery dead or expired and tell its sender, in the same transaction."""
-    tx.execute(
-        "UPDATE deliveries SET state = ?, reason = ?, receipt = NULL, updated_at = ? WHERE id = ?",
-        (state, reason, tx.now, delivery["id"]),
-    )
+    tx.run("messages.retire", (state, reason, tx.now, delivery["id"]))
     ref = message_ref(delivery["message_id"])
     tx.event(None, state, ref, recipient=delivery["recipient"], attempt=delivery["attempt"], reason=reason)
-    msg = tx.one("SELECT sender, subject, thread_id FROM messages WHERE id = ?", (delivery["message_id"],))
-    if msg["sender"] == SYSTEM_AGENT or tx.one("SELECT 1 FROM agents WHERE name = ?", (msg["sender"],)) is None:
+    msg = tx.one("messages.failed_message", (delivery["message_id"],))
+    if msg["sender"] == SYSTEM_AGENT or not agents.exists(tx, msg["sender"]):
         return
     deliver(
         tx, SYSTEM_AGENT, [msg["sender"]], f"Your message {ref} to {delivery['recipient']} is {state}: {reason}.",
@@ -230,20 +200,12 @@ def _retire_if_due(tx: Tx, row: dict[str, Any]) -> bool:
 
 def sweep(tx: Tx) -> None:
     """Housekeeping for deliveries nobody is polling: lapsed leases, dead letters, TTL expiry."""
-    lapsed = tx.all(
-        "SELECT id, message_id, recipient, attempt, max_attempts, expires_at FROM deliveries"
-        " WHERE state = 'leased' AND visible_at <= ?",
-        (tx.now,),
-    )
+    lapsed = tx.all("messages.lapsed", (tx.now,))
     for row in map(dict, lapsed):
         if not _retire_if_due(tx, row):
-            tx.execute("UPDATE deliveries SET state = 'queued', updated_at = ? WHERE id = ?", (tx.now, row["id"]))
+            tx.run("messages.requeue_lapsed", (tx.now, row["id"]))
             tx.event(row["recipient"], "lease_lapsed", message_ref(row["message_id"]), attempt=row["attempt"])
-    stale = tx.all(
-        "SELECT id, message_id, recipient, attempt, max_attempts, expires_at FROM deliveries"
-        " WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL AND expires_at <= ? AND state = 'queued'",
-        (tx.now,),
-    )
+    stale = tx.all("messages.expired_queued", (tx.now,))
     for row in map(dict, stale):
         _retire_if_due(tx, row)
 
@@ -251,39 +213,22 @@ def sweep(tx: Tx) -> None:
 # --- lease, ack, nack -----------------------------------------------------------------------
 
 
-_READY = (
-    "FROM deliveries d JOIN messages m ON m.id = d.message_id"
-    " WHERE d.recipient = ? AND d.state IN ('queued', 'leased')"
-)
-
-
 def lease(
     tx: Tx, agent: str, limit: int, lease_seconds: int, kinds: list[str] | None, thread_id: str | None
 ) -> PollResult:
     tx.touch(agent)
-    kind_sql, kind_params = in_list("m.kind", kinds)
-    thread_sql, thread_params = ("", []) if thread_id is None else (" AND m.thread_id = ?", [thread_id])
-    select = (
-        "SELECT d.id, d.message_id, d.recipient, d.attempt, d.max_attempts, d.expires_at,"
-        " m.sender, m.recipients, m.subject, m.body, m.kind, m.payload, m.priority, m.thread_id, m.reply_to,"
-        f" m.sent_at {_READY} AND d.visible_at <= ?{kind_sql}{thread_sql}"
-        " ORDER BY d.priority DESC, d.id LIMIT ?"
-    )
+    kinds_param = tx.array(kinds) if kinds else None
     lease_ms = lease_seconds * 1000
     leased: list[LeasedMessage] = []
     while len(leased) < limit:
-        rows = tx.all(select, (agent, tx.now, *kind_params, *thread_params, limit - len(leased)))
+        rows = tx.all("messages.lease_ready", (agent, tx.now, kinds_param, thread_id, limit - len(leased)))
         if not rows:
             break
         for row in map(dict, rows):
             if _retire_if_due(tx, row):
                 continue
             receipt, attempt = _receipt(row["id"]), row["attempt"] + 1
-            tx.execute(
-                "UPDATE deliveries SET state = 'leased', attempt = ?, receipt = ?, visible_at = ?, lease_ms = ?,"
-                " updated_at = ? WHERE id = ?",
-                (attempt, receipt, tx.now + lease_ms, lease_ms, tx.now, row["id"]),
-            )
+            tx.run("messages.lease", (attempt, receipt, tx.now + lease_ms, lease_ms, tx.now, row["id"]))
             ref = message_ref(row["message_id"])
             tx.event(agent, "lease", ref, attempt=attempt, lease_seconds=lease_seconds)
             leased.append(
@@ -309,10 +254,7 @@ def lease(
 
 
 def next_ready_at(tx: Tx, agent: str, kinds: list[str] | None, thread_id: str | None) -> int | None:
-    kind_sql, kind_params = in_list("m.kind", kinds)
-    thread_sql, thread_params = ("", []) if thread_id is None else (" AND m.thread_id = ?", [thread_id])
-    row = tx.one(f"SELECT MIN(d.visible_at) {_READY}{kind_sql}{thread_sql}", (agent, *kind_params, *thread_params))
-    return row[0]
+    return tx.one("messages.next_ready_at", (agent, tx.array(kinds) if kinds else None, thread_id))[0]
 
 
 def _receipt_id(receipt: str) -> int:
@@ -323,11 +265,7 @@ def _receipt_id(receipt: str) -> int:
 
 def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
     """The delivery behind a receipt, if the caller holds its live lease; otherwise the right refusal."""
-    row = tx.one(
-        "SELECT id, message_id, recipient, state, attempt, max_attempts, expires_at, visible_at, receipt"
-        " FROM deliveries WHERE id = ?",
-        (_receipt_id(receipt),),
-    )
+    row = tx.one("messages.delivery", (_receipt_id(receipt),))
     if row is None:
         raise NotFound(f"no receipt {receipt!r}; use the receipt field of a message from poll")
     if row["recipient"] != agent:
@@ -347,12 +285,7 @@ def ack(tx: Tx, agent: str, receipts: list[str]) -> AckResult:
     unique = list(dict.fromkeys(receipts))
     for receipt in unique:
         # The common case in one statement; anything else is diagnosed below and rolled back.
-        done = tx.one(
-            "UPDATE deliveries SET state = 'acked', updated_at = ?1 WHERE id = ?2 AND receipt = ?3"
-            " AND recipient = ?4 AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?1"
-            " RETURNING message_id, attempt",
-            (tx.now, _receipt_id(receipt), receipt, agent),
-        )
+        done = tx.one("messages.ack", (tx.now, _receipt_id(receipt), receipt, agent))
         if done is None:
             if _leased_row(tx, agent, receipt)["state"] == "acked":
                 continue  # acking twice with the same receipt is a no-op
@@ -372,31 +305,20 @@ def nack(tx: Tx, agent: str, receipt: str, reason: str | None, retry_after_secon
         why = f"nacked on its last attempt ({row['attempt']} of {row['max_attempts']})"
         _notify_failure(tx, row, "dead", f"{why}: {reason}" if reason else why)
         return NackResult(state="dead", attempt=row["attempt"])
-    tx.execute(
-        "UPDATE deliveries SET state = 'queued', visible_at = ?, reason = ?, updated_at = ? WHERE id = ?",
-        (tx.now + round(retry_after_seconds * 1000), reason, tx.now, row["id"]),
-    )
+    tx.run("messages.nack", (tx.now + round(retry_after_seconds * 1000), reason, tx.now, row["id"]))
     return NackResult(state="queued", attempt=row["attempt"])
 
 
 def renew_leases(tx: Tx, agent: str) -> int:
     """Extend every live lease of ``agent`` by its original duration, from now."""
-    renewed = tx.execute(
-        "UPDATE deliveries SET visible_at = ? + lease_ms, updated_at = ?"
-        " WHERE recipient = ? AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?",
-        (tx.now, tx.now, agent, tx.now),
-    ).rowcount
+    renewed = tx.run("messages.renew_leases", (tx.now, agent))
     if renewed:  # a new deadline is a state change: the log must be able to tell when each lease ends
         tx.event(agent, "renew", agent, leases=renewed)
     return renewed
 
 
 def unread(tx: Tx, agent: str) -> int:
-    return tx.one(
-        "SELECT COUNT(*) FROM deliveries WHERE recipient = ? AND state IN ('queued', 'leased')"
-        " AND (state = 'queued' OR visible_at <= ?)",
-        (agent, tx.now),
-    )[0]
+    return tx.one("messages.unread", (agent, tx.now))[0]
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -424,16 +346,11 @@ def _thread_message(row, deliveries: list[Delivery]) -> dict[str, Any]:
 def thread(tx: Tx, agent: str | None, thread_id: str, limit: int) -> ThreadResult:
     if agent is not None:
         tx.touch(agent)
-    rows = tx.all("SELECT * FROM messages WHERE thread_id = ? ORDER BY id LIMIT ?", (thread_id, limit))
+    rows = tx.all("messages.thread", (thread_id, limit))
     if not rows:
         raise NotFound(f"no thread {thread_id!r}; a thread id is the thread_id field of send or poll")
     by_message: dict[int, list[Delivery]] = {r["id"]: [] for r in rows}
-    marks = ", ".join("?" * len(by_message))
-    for d in tx.all(
-        f"SELECT message_id, recipient, state, attempt, visible_at FROM deliveries WHERE message_id IN ({marks})"
-        " ORDER BY id",
-        list(by_message),
-    ):
+    for d in tx.all("messages.thread_deliveries", (tx.array(by_message),)):
         by_message[d["message_id"]].append(
             Delivery(to=d["recipient"], state=_shown_state(tx, d["state"], d["visible_at"]), attempt=d["attempt"])
         )
@@ -442,12 +359,7 @@ def thread(tx: Tx, agent: str | None, thread_id: str, limit: int) -> ThreadResul
 
 
 def inbox(tx: Tx, agent: str, limit: int) -> InboxResult:
-    rows = tx.all(
-        "SELECT m.*, d.recipient, d.state, d.attempt, d.visible_at FROM deliveries d"
-        " JOIN messages m ON m.id = d.message_id"
-        f" WHERE d.recipient = ? AND d.state IN {common.LIVE} ORDER BY d.priority DESC, d.id LIMIT ?",
-        (agent, limit),
-    )
+    rows = tx.all("messages.inbox", (agent, limit))
     messages = []
     for r in rows:
         state = _shown_state(tx, r["state"], r["visible_at"])

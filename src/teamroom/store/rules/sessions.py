@@ -14,7 +14,7 @@ from teamroom.store.tx import Tx, dumps, loads
 
 def available(tx: Tx) -> bool:
     """Whether the store has the sessions table yet (a store older than migration 0004 has not)."""
-    return tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'") is not None
+    return tx.one("sessions.available") is not None
 
 
 def bind(tx: Tx, session_id: str, agent: str, client: str | None, *, replace: bool) -> bool:
@@ -24,29 +24,24 @@ def bind(tx: Tx, session_id: str, agent: str, client: str | None, *, replace: bo
     (``replace=False``: a subagent sharing its parent's server does not take it over); a hook
     that knows the agent from ``TEAMROOM_AGENT`` is authoritative (``replace=True``).
     """
-    row = tx.one("SELECT agent FROM sessions WHERE session_id = ?", (session_id,))
+    row = tx.one("sessions.agent", (session_id,))
     if row is not None and (row[0] == agent or not replace):
         return False
-    tx.execute(
-        "INSERT INTO sessions (session_id, agent, client, bound_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (session_id) DO UPDATE SET agent = excluded.agent, client = excluded.client,"
-        " bound_at = excluded.bound_at, shown = NULL",
-        (session_id, agent, client, tx.now),
-    )
+    tx.run("sessions.bind", (session_id, agent, client, tx.now))
     tx.event(agent, "session_bound", session_id, client=client, previous=None if row is None else row[0])
     return True
 
 
 def lookup(tx: Tx, session_id: str) -> tuple[str, dict[str, Any]] | None:
     """The agent bound to ``session_id`` and what the hooks last showed it, or None."""
-    row = tx.one("SELECT agent, shown FROM sessions WHERE session_id = ?", (session_id,))
+    row = tx.one("sessions.lookup", (session_id,))
     return None if row is None else (row[0], loads(row[1]) or {})
 
 
 def remember_shown(tx: Tx, session_id: str, agent: str, shown: dict[str, Any]) -> None:
     """Record what a hook just put in front of the session (hook bookkeeping, not coordination state:
     no audit event)."""
-    tx.execute("UPDATE sessions SET shown = ? WHERE session_id = ? AND agent = ?", (dumps(shown), session_id, agent))
+    tx.run("sessions.remember_shown", (session_id, agent, dumps(shown)))
 
 
 # --- the hooks' verbs (`DirectStore.look`, `DirectStore.remember`) --------------------------------

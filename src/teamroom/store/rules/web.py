@@ -9,14 +9,10 @@ RECENT_MESSAGES = 2_000  # threads are looked for among this many newest message
 
 def recent_threads(tx: Tx, limit: int) -> list[str]:
     """Thread ids, the one with the newest message first, among the newest messages (walked by id, no scan)."""
-    rows = tx.all(
-        "SELECT thread_id, MAX(id) AS last_id FROM (SELECT id, thread_id FROM messages ORDER BY id DESC LIMIT ?)"
-        " GROUP BY thread_id ORDER BY last_id DESC LIMIT ?",
-        (RECENT_MESSAGES, limit),
-    )
+    rows = tx.all("web.recent_threads", (RECENT_MESSAGES, limit))
     return [r["thread_id"] for r in rows]
 
 
 def board_scopes(tx: Tx) -> list[str]:
     """Every scope of the board, in the order they were opened."""
-    return [r["name"] for r in tx.all("SELECT name FROM board_scopes ORDER BY opened_at, name")]
+    return [r["name"] for r in tx.all("web.board_scopes")]
