@@ -1,0 +1,351 @@
+"""The PostgreSQL backend of `Store`: one database shared by teamroom servers on many machines.
+
+Each verb is one transaction run in one hop on a worker thread, on one psycopg connection per
+store (the rules are synchronous; psycopg was measured against asyncpg for this, see
+bench/bench_pg_driver.py). A write's first statement takes the store's write lock, a
+transaction-level advisory lock held until commit, so the reads and writes of two verbs never
+interleave, on this server or any other: the all-or-nothing claims, board ``seq``, handoff resume
+and the events' commit order all rest on it. That same first statement reads the database's
+clock (``clock_timestamp()``, after the lock) and queues the ``NOTIFY`` that wakes other servers'
+waiters at commit, so a write costs one round trip more than its own statements (the COMMIT).
+Reads run in one REPEATABLE READ, READ ONLY snapshot and take no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from teamroom.errors import StoreUnavailable
+from teamroom.store.base import Clock, Store
+from teamroom.store.postgres.listen import Listener
+from teamroom.store.postgres.tx import Connection, PgTx, postgres_queries, row_factory
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# teamroom's advisory locks are (LOCK_CLASS + n, the hash of the store's schema): two stores in two
+# schemas of one database do not serialise each other.
+LOCK_CLASS = 0x7EA3_0000
+WRITE_LOCK = LOCK_CLASS
+MIGRATE_LOCK = LOCK_CLASS + 1
+# A write that waits longer than this for the write lock (or any lock) gives up: something holds it
+# far longer than any verb takes. A session idle inside a transaction this long has lost its client.
+SESSION_SETTINGS = "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'"
+# What a teamroom connection asks for unless the URL says otherwise: give up on an unreachable host,
+# notice a peer that vanished (keepalives), and say who we are in pg_stat_activity.
+CONNECT_DEFAULTS = {
+    "connect_timeout": "10",
+    "application_name": "teamroom",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
+NOW_MS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered SQL files of store/postgres/migrations, in order."""
+    found = []
+    for entry in resources.files("teamroom.store.postgres").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql") and entry.name[:4].isdigit():
+            found.append((int(entry.name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def display(url: str) -> str:
+    """``url`` fit to print: a password in it is replaced by ``***``."""
+    url = re.sub(r"^(\w+://[^:/@?]*):[^@/?]*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+
+
+def _line(exc: BaseException) -> str:
+    """psycopg's message on one line (libpq's span several)."""
+    return " ".join(str(exc).split())
+
+
+def _unavailable(where: str, exc: psycopg.Error) -> StoreUnavailable:
+    text = _line(exc)
+    if "Connection refused" in text or "No such file or directory" in text:
+        hint = "is PostgreSQL running there? check the host and port of the URL"
+    elif "could not translate host name" in text or "Name or service not known" in text:
+        hint = "check the host name in the URL"
+    elif "password" in text or "authentication failed" in text:
+        hint = "check the user and the password (PGPASSWORD, ~/.pgpass or the URL)"
+    elif "does not exist" in text and "database" in text:
+        hint = "create the database (createdb NAME) or name another one in the URL"
+    elif "timeout expired" in text:
+        hint = "the server did not answer in time; check the host and the network"
+    elif "lock timeout" in text:
+        hint = "another server has held the store's write lock too long; find it in pg_stat_activity"
+    elif "permission denied" in text:
+        hint = "the user may not create or use the store's tables; grant it, or use the store's owner"
+    else:
+        hint = "check the URL and the database server"
+    return StoreUnavailable(f"store {where}: {text}: {hint}")
+
+
+def _rollback(raw: psycopg.Connection[Any]) -> None:
+    if raw.broken or raw.closed:
+        return  # the server rolls back a transaction whose connection is gone
+    with contextlib.suppress(psycopg.OperationalError):  # it broke just now: the same
+        raw.execute("ROLLBACK")
+
+
+class _Lost(Exception):
+    """The connection broke; ``committing``: while COMMIT was on its way (its outcome is unknown)."""
+
+    def __init__(self, exc: psycopg.Error, committing: bool) -> None:
+        super().__init__(_line(exc))
+        self.exc, self.committing = exc, committing
+
+
+class DatabaseClock:
+    """The database's clock as the last transaction read it, carried forward by this machine's
+    monotonic clock between transactions (for `Store.next_ready_in`, which asks outside one)."""
+
+    def __init__(self) -> None:
+        self._offset_ms = 0
+
+    def set(self, db_ms: int) -> None:
+        self._offset_ms = db_ms - time.monotonic_ns() // 1_000_000
+
+    def now_ms(self) -> int:
+        return time.monotonic_ns() // 1_000_000 + self._offset_ms
+
+
+class PostgresStore(Store):
+    """The Store on a PostgreSQL database (``postgresql://USER@HOST:PORT/DB``); open() once per process.
+
+    Time is the database's (read once per transaction) unless a ``clock`` is given (tests pass a
+    `ManualClock`). ``durability="full"`` insists on ``synchronous_commit = on``; otherwise the
+    database's own setting decides, as its operators chose it.
+    """
+
+    def __init__(self, url: str, *, durability: str = "normal", clock: Clock | None = None) -> None:
+        self._db_clock = clock is None
+        super().__init__(clock or DatabaseClock())
+        self.url = url
+        self.where = display(url)
+        self.durability = durability
+        self._queries = postgres_queries()
+        self._conn: Connection | None = None
+        self._limiter = anyio.CapacityLimiter(1)
+        self._id = f"{os.getpid()}.{id(self):x}"  # the payload of our NOTIFYs: our own are not news to us
+        self._begin: dict[bool, str] = {}
+        self._listener: Listener | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._local_seq = self._remote_seq = 0
+        self._event: anyio.Event | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._event = anyio.Event()
+        listening = await anyio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
+        self._listener = Listener(listening, self._connect, self._channel, self._id, self._changed_elsewhere)
+        self._listener.start()
+
+    def _open_sync(self) -> psycopg.Connection[Any]:
+        """Connect, migrate and start listening (before open returns: no commit after it is missed)."""
+        raw = self._connect()
+        try:
+            schema, key = raw.execute("SELECT current_schema(), hashtext(current_schema())").fetchone()
+            if schema is None:
+                raise StoreUnavailable(
+                    f"store {self.where}: its search_path names no schema that exists; create the schema"
+                    " or fix options=-csearch_path in the URL"
+                )
+            self._prepare(key)
+            self._migrate(raw, key)
+            if self.durability == "full":
+                raw.execute("SET synchronous_commit = on")
+            self._conn = Connection(raw)
+            listening = self._connect()
+            listening.execute(f"LISTEN {self._channel}")
+        except BaseException:
+            raw.close()
+            self._conn = None
+            raise
+        return listening
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            params = {**CONNECT_DEFAULTS, **conninfo_to_dict(self.url)}
+        except psycopg.ProgrammingError as exc:
+            raise StoreUnavailable(
+                f"store {self.where}: not a PostgreSQL URL ({_line(exc)}): write postgresql://USER@HOST:PORT/DATABASE"
+            ) from None
+        try:
+            raw = psycopg.connect(make_conninfo(**params), autocommit=True, row_factory=row_factory)
+            raw.execute(SESSION_SETTINGS)
+        except psycopg.Error as exc:
+            raise _unavailable(self.where, exc) from None
+        return raw
+
+    def _prepare(self, key: int) -> None:
+        """The statements that open a transaction, for this store's schema (``key``: its hash)."""
+        self._lock_key = key
+        self._channel = f"teamroom_{key & 0xFFFF_FFFF:08x}"
+        notify = f"pg_notify('{self._channel}', '{self._id}')"
+        clock = f", {NOW_MS}" if self._db_clock else ""
+        self._begin = {
+            True: "BEGIN ISOLATION LEVEL READ COMMITTED;"
+            f" WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock({WRITE_LOCK}, {key}))"
+            f" SELECT {notify}{clock} FROM locked",
+            False: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" + (f"; SELECT {NOW_MS}" if clock else ""),
+        }
+
+    def _migrate(self, raw: psycopg.Connection[Any], key: int) -> None:
+        """Apply the migrations this store lacks, all in one transaction under the migration lock:
+        servers that start together wait for the first, then find nothing left to do."""
+        known = migrations()
+        with raw.transaction():
+            raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (MIGRATE_LOCK, key))
+            version = self._version(raw)
+            self._refuse_newer(version, known[-1][0])  # before anything is written
+            if version is None:
+                raw.execute("CREATE TABLE teamroom_schema (version integer NOT NULL)")
+                raw.execute("INSERT INTO teamroom_schema (version) VALUES (0)")
+                version = 0
+            for number, script in known:
+                if number > version:
+                    raw.execute(script, prepare=False)
+                    raw.execute("UPDATE teamroom_schema SET version = %s", (number,))
+                    log.info("store %s: applied migration %04d", self.where, number)
+
+    @staticmethod
+    def _version(raw: psycopg.Connection[Any]) -> int | None:
+        if raw.execute("SELECT to_regclass('teamroom_schema')").fetchone()[0] is None:
+            return None
+        return raw.execute("SELECT version FROM teamroom_schema").fetchone()[0]
+
+    def _refuse_newer(self, version: int | None, latest: int) -> None:
+        if version is not None and version > latest:
+            raise StoreUnavailable(
+                f"store {self.where} has schema version {version}, newer than this teamroom knows ({latest}); "
+                "upgrade teamroom (pip install -U teamroom) or pass --db another path"
+            )
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await anyio.to_thread.run_sync(listener.stop)
+        await anyio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.raw.close()
+        self._conn = None
+
+    # --- transactions ------------------------------------------------------------------------
+
+    async def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        return await anyio.to_thread.run_sync(self._transaction, write, fn, args, limiter=self._limiter)
+
+    def _transaction(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """One transaction; a connection found broken before COMMIT was sent is reopened and the
+        transaction run again once (nothing of it was applied)."""
+        if self._conn is None:
+            raise StoreUnavailable("the store is not open")
+        try:
+            return self._attempt(self._conn, write, fn, args)
+        except _Lost as lost:
+            if lost.committing:
+                raise StoreUnavailable(
+                    f"store {self.where}: lost the database while committing ({lost}); the call may or may"
+                    " not have taken effect: look before repeating it"
+                ) from None
+            log.warning("store %s: lost the database (%s); reconnecting", self.where, lost)
+        self._reconnect()
+        try:
+            return self._attempt(self._conn, write, fn, args)
+        except _Lost as lost:
+            raise _unavailable(self.where, lost.exc) from None
+
+    def _reconnect(self) -> None:
+        old, self._conn = self._conn, None
+        if old is not None:
+            old.raw.close()
+        try:
+            raw = self._connect()
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(f"lost the database and cannot reconnect: {exc.detail}") from None
+        if self.durability == "full":
+            raw.execute("SET synchronous_commit = on")
+        self._conn = Connection(raw)
+
+    def _attempt(self, conn: Connection, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """One transaction, all or nothing."""
+        raw = conn.raw
+        try:
+            cursor = raw.execute(self._begin[write], prepare=False)
+            if self._db_clock:
+                cursor.nextset()
+                now = cursor.fetchone()[-1]
+                self.clock.set(now)  # type: ignore[attr-defined]
+            else:
+                now = self.clock.now_ms()
+            tx = PgTx(conn, now, self._seen, self._queries)
+            result = self._apply(tx, write, fn, args)
+        except BaseException as exc:
+            _rollback(raw)
+            if isinstance(exc, psycopg.OperationalError):
+                if raw.broken or raw.closed:
+                    raise _Lost(exc, committing=False) from None
+                raise _unavailable(self.where, exc) from None
+            raise
+        try:
+            raw.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            if raw.broken or raw.closed:
+                raise _Lost(exc, committing=True) from None
+            raise _unavailable(self.where, exc) from None
+        self._committed(tx)
+        return result
+
+    # --- change notification -----------------------------------------------------------------
+
+    def _local_commit(self) -> None:
+        self._local_seq += 1
+        self._wake()
+
+    def _changed_elsewhere(self) -> None:
+        """Called on the listener's thread: another writer committed (or may have)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(self._remote_commit)
+
+    def _remote_commit(self) -> None:
+        self._remote_seq += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+        self._event = anyio.Event()
+
+    def change_token(self) -> tuple[int, int]:
+        return self._local_seq, self._remote_seq
+
+    async def wait_for_change(self, token: Any, timeout: float) -> bool:
+        with anyio.move_on_after(max(timeout, 0)):
+            while self.change_token() == token:
+                assert self._event is not None, "store is not open"
+                await self._event.wait()
+        return self.change_token() != token
