@@ -91,23 +91,18 @@ def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 
 def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Unread entries in every scope the agent follows (posted to or read), and in the default scope."""
-    cursors = tx.all("SELECT scope, seq FROM board_cursors WHERE agent = ?", (agent,))
-    followed = {common.DEFAULT_SCOPE: 0, **dict(cursors)}
+    followed = {common.DEFAULT_SCOPE: 0, **dict(tx.all("board.cursors", (agent,)))}
     scopes = []
     for scope, cursor in sorted(followed.items()):
-        unread = f" FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {common.BOARD_UNREAD}"
-        count, newest = tx.one(f"SELECT COUNT(*), MAX(e.seq){unread}", (agent, scope, cursor))
-        if not count:
+        span = common.board_unread(tx, agent, scope, cursor)
+        if not span["unread"]:
             continue
-        entries = tx.all(
-            f"SELECT e.seq, e.kind, e.author, e.title, e.body{unread} ORDER BY e.seq DESC LIMIT ?4",
-            (agent, scope, cursor, top),
-        )
+        entries = tx.all("board.newest_unread", (agent, scope, cursor, top))
         scopes.append(
             {
                 "scope": scope,
-                "unread": count,
-                "newest": newest,
+                "unread": span["unread"],
+                "newest": span["newest"],
                 "top": [
                     {"seq": r[0], "kind": r[1], "author": r[2], "title": r[3] or _first_line(r[4])} for r in entries
                 ],

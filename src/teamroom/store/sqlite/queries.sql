@@ -18,6 +18,109 @@
 
 -- ============================================================================ board
 
+-- An entry e past agent ?1's cursor counts as unread while it is not its own, not superseded by a later
+-- entry and not returned to it by a filtered read (board_reads). Every query that counts or lists unread
+-- entries writes that term out: board.unread_span is the one the board, heartbeat and the hooks share.
+
+-- name: board.owner
+SELECT owner FROM board_scopes WHERE name = ?1;
+
+-- name: board.open_scope
+INSERT INTO board_scopes (name, owner, opened_at) VALUES (?1, ?2, ?3);
+
+-- name: board.head
+SELECT COALESCE(MAX(seq), 0) FROM board_entries WHERE scope = ?1;
+
+-- name: board.follow
+INSERT OR IGNORE INTO board_cursors (agent, scope, seq) VALUES (?1, ?2, 0);
+
+-- name: board.cursor
+SELECT seq FROM board_cursors WHERE agent = ?1 AND scope = ?2;
+
+-- name: board.cursors
+SELECT scope, seq FROM board_cursors WHERE agent = ?1;
+
+-- name: board.post
+INSERT INTO board_entries (scope, seq, author, kind, title, body, tags, refs, supersedes, posted_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+RETURNING id;
+
+-- name: board.replaceable
+SELECT e.id, e.scope, e.author, e.kind,
+       (SELECT s.id FROM board_entries s WHERE s.supersedes = e.id) AS superseded_by
+FROM board_entries e
+WHERE e.id = ?1;
+
+-- Reads: ?1 agent, ?2 scope, ?3 seq to read past, then the optional filters, each NULL when not given:
+-- ?4 kinds (JSON list), ?5 author, ?6 tags (JSON list, any of them); ?7 include superseded (0/1), ?8 limit.
+-- The walk is board_entries_seq from (scope, seq) on; the filters only drop rows along it.
+
+-- name: board.unread_entries
+SELECT e.*, (SELECT s.id FROM board_entries s WHERE s.supersedes = e.id) AS superseded_by
+FROM board_entries e
+WHERE e.scope = ?2 AND e.seq > ?3
+  AND e.author != ?1
+  AND NOT EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id)
+  AND NOT EXISTS (SELECT 1 FROM board_reads r WHERE r.agent = ?1 AND r.scope = e.scope AND r.seq = e.seq)
+  AND (?4 IS NULL OR e.kind IN (SELECT value FROM json_each(?4)))
+  AND (?5 IS NULL OR e.author = ?5)
+  AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(e.tags) t WHERE t.value IN (SELECT value FROM json_each(?6))))
+ORDER BY e.seq
+LIMIT ?8;
+
+-- name: board.entries_since
+SELECT e.*, (SELECT s.id FROM board_entries s WHERE s.supersedes = e.id) AS superseded_by
+FROM board_entries e
+WHERE e.scope = ?2 AND e.seq > ?3
+  AND (?7 OR NOT EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id))
+  AND (?4 IS NULL OR e.kind IN (SELECT value FROM json_each(?4)))
+  AND (?5 IS NULL OR e.author = ?5)
+  AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(e.tags) t WHERE t.value IN (SELECT value FROM json_each(?6))))
+ORDER BY e.seq
+LIMIT ?8;
+
+-- Agent ?1's unread entries in scope ?2 past its cursor ?3: how many, the first and the newest seq.
+-- name: board.unread_span
+SELECT COUNT(*) AS unread, MIN(e.seq) AS first, MAX(e.seq) AS newest
+FROM board_entries e
+WHERE e.scope = ?2 AND e.seq > ?3
+  AND e.author != ?1
+  AND NOT EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id)
+  AND NOT EXISTS (SELECT 1 FROM board_reads r WHERE r.agent = ?1 AND r.scope = e.scope AND r.seq = e.seq);
+
+-- The ?4 newest of the same entries, for the hooks' digest.
+-- name: board.newest_unread
+SELECT e.seq, e.kind, e.author, e.title, e.body
+FROM board_entries e
+WHERE e.scope = ?2 AND e.seq > ?3
+  AND e.author != ?1
+  AND NOT EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id)
+  AND NOT EXISTS (SELECT 1 FROM board_reads r WHERE r.agent = ?1 AND r.scope = e.scope AND r.seq = e.seq)
+ORDER BY e.seq DESC
+LIMIT ?4;
+
+-- Agent ?1's unread entries in every scope it follows, counted per scope.
+-- name: board.unread_by_scope
+SELECT e.scope, COUNT(*)
+FROM board_cursors c
+JOIN board_entries e ON e.scope = c.scope AND e.seq > c.seq
+WHERE c.agent = ?1
+  AND e.author != ?1
+  AND NOT EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id)
+  AND NOT EXISTS (SELECT 1 FROM board_reads r WHERE r.agent = ?1 AND r.scope = e.scope AND r.seq = e.seq)
+GROUP BY e.scope
+ORDER BY e.scope;
+
+-- name: board.mark_read
+INSERT OR IGNORE INTO board_reads (agent, scope, seq) VALUES (?1, ?2, ?3);
+
+-- name: board.move_cursor
+UPDATE board_cursors SET seq = ?3 WHERE agent = ?1 AND scope = ?2;
+
+-- Entries up to the cursor need no mark of their own any more.
+-- name: board.forget_reads
+DELETE FROM board_reads WHERE agent = ?1 AND scope = ?2 AND seq <= ?3;
+
 -- ============================================================================ handoffs
 
 -- ============================================================================ digest (hooks)
