@@ -41,9 +41,3 @@ def open_handoffs(tx: Tx, agent: str, limit: int) -> list[Any]:
     me = tx.one("handoffs.addressee", (agent,))
     mine = addresses(agent, me["role"], loads(me["capabilities"]) or []) if me else {agent}
     return tx.all("handoffs.open_for", (tx.array(sorted(mine)), agent, limit))
-
-
-def handed_on(tx: Tx, agent: str, task: str, handoff_id: int) -> bool:
-    """Whether ``agent`` wrote a handoff for ``task`` newer than ``handoff_id`` (which is then stale for it)."""
-    row = tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (task, agent, handoff_id))
-    return row is not None

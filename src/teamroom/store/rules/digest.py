@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from teamroom.store.rules import common
-from teamroom.store.tx import Tx, loads
+from teamroom.store.tx import Tx
 from teamroom.text import clip
 
 PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
@@ -111,28 +111,20 @@ def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     return {"board": scopes}
 
 
-HANDOFF_SCAN = 500  # open handoffs looked at, newest first (as resume does)
-
-
 def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
-    """Open handoffs addressed to the agent or its role, and its own open checkpoints (as resume finds them)."""
-    me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
-    mine = common.addresses(agent, *((me[0], loads(me[1]) or []) if me else (None, [])))
-    found = []
-    for row in tx.all(
-        "SELECT id, sender, task, next_step, recipients, addressed FROM handoffs WHERE taken_by IS NULL"
-        " ORDER BY id DESC LIMIT ?",
-        (HANDOFF_SCAN,),
-    ):
-        addressed = mine.intersection([*loads(row[4]), *loads(row[5])])
-        checkpoint = row[1] == agent and row[4] == "[]" and not common.handed_on(tx, agent, row[2], row[0])
-        if addressed or checkpoint:
-            found.append(
-                {"handoff_id": f"h{row[0]}", "seq": row[0], "from": row[1], "task": row[2], "next_step": row[3]}
-            )
-        if len(found) >= top:
-            break
-    return {"handoffs": found}
+    """The ``top`` open handoffs that ``resume()`` chooses from, newest first: the first is the one it takes."""
+    return {
+        "handoffs": [
+            {
+                "handoff_id": f"h{r['id']}",
+                "seq": r["id"],
+                "from": r["sender"],
+                "task": r["task"],
+                "next_step": r["next_step"],
+            }
+            for r in common.open_handoffs(tx, agent, top)
+        ]
+    }
 
 
 # (table that must exist, f(tx, agent, top) -> keys to add): an older store without it adds nothing.

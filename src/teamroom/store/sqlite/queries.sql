@@ -123,6 +123,56 @@ DELETE FROM board_reads WHERE agent = ?1 AND scope = ?2 AND seq <= ?3;
 
 -- ============================================================================ handoffs
 
+-- name: handoffs.create
+INSERT INTO handoffs (sender, task, summary, next_step, done, remaining, blockers, files, branch, scope,
+                      addressed, recipients, locks, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+RETURNING *;
+
+-- name: handoffs.set_message
+UPDATE handoffs SET message_id = ?2 WHERE id = ?1;
+
+-- name: handoffs.take
+UPDATE handoffs SET taken_by = ?2, taken_at = ?3 WHERE id = ?1;
+
+-- name: handoffs.by_id
+SELECT * FROM handoffs WHERE id = ?1;
+
+-- name: handoffs.for_task
+SELECT * FROM handoffs WHERE task = ?1 ORDER BY id DESC;
+
+-- name: handoffs.addressee
+SELECT role, capabilities FROM agents WHERE name = ?1;
+
+-- The open handoffs agent ?2 would resume, newest first, at most ?3: addressed to one of its addresses
+-- ?1 (a JSON list: its name, '@role', '@roles'), as `to` gave them or as they resolved, or its own
+-- checkpoint (resolved to nobody) with no newer handoff of its own for that task (handed on: stale
+-- for it). Every open handoff counts: this walks handoffs_open newest first to the ?3-th match (about
+-- 1 ms per 1,000 open handoffs that do not match); the tests on '[]' spare a checkpoint the JSON walks.
+-- name: handoffs.open_for
+SELECT h.*
+FROM handoffs h
+WHERE h.taken_by IS NULL
+  AND (
+    (h.sender = ?2 AND h.recipients = '[]'
+     AND NOT EXISTS (SELECT 1 FROM handoffs n WHERE n.task = h.task AND n.sender = ?2 AND n.id > h.id))
+    OR (h.addressed != '[]' AND (
+      EXISTS (SELECT 1 FROM json_each(h.recipients) r WHERE r.value IN (SELECT value FROM json_each(?1)))
+      OR EXISTS (SELECT 1 FROM json_each(h.addressed) a WHERE a.value IN (SELECT value FROM json_each(?1)))
+    ))
+  )
+ORDER BY h.id DESC
+LIMIT ?3;
+
+-- The newest handoff agent ?1 took and has not handed on since (a taker that crashed gets it back).
+-- name: handoffs.taken_back
+SELECT h.*
+FROM handoffs h
+WHERE h.taken_by = ?1
+  AND NOT EXISTS (SELECT 1 FROM handoffs n WHERE n.task = h.task AND n.sender = ?1 AND n.id > h.id)
+ORDER BY h.id DESC
+LIMIT 1;
+
 -- ============================================================================ digest (hooks)
 
 -- ============================================================================ locks
