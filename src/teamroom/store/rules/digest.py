@@ -19,16 +19,11 @@ EXPIRING_MS = 2 * 60 * 1000  # a lock this close to its end is worth a warning
 
 def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Unread messages (the ``top`` most urgent), leases held, and whatever the other areas add."""
-    tables = {r[0] for r in tx.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {r[0] for r in tx.all("digest.tables")}
     out: dict[str, Any] = {"agent": agent, "now": tx.now, "messages": _unread(tx, agent, top)}
     out["leases"] = [
         {"message_id": f"m{r[0]}", "from": r[1], "subject": r[2], "expires_at": r[3]}
-        for r in tx.all(
-            "SELECT m.id, m.sender, m.subject, d.visible_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
-            f" WHERE d.recipient = ? AND d.state IN {common.LIVE} AND d.state = 'leased' AND d.visible_at > ?"
-            " ORDER BY d.id",
-            (agent, tx.now),
-        )
+        for r in tx.all("digest.leases", (agent, tx.now))
     ]
     for name, contribute in CONTRIBUTIONS:
         if name in tables:
@@ -38,14 +33,9 @@ def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 
 def _unread(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Deliveries the agent can poll (queued, or a lapsed lease): the ``top`` most urgent and the ``top`` newest."""
-    waiting = (
-        f" FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN {common.LIVE}"
-        " AND (d.state = 'queued' OR d.visible_at <= ?)"
-    )
-    count, newest = tx.one(f"SELECT COUNT(*), MAX(d.id){waiting}", (agent, tx.now))
-    columns = f"SELECT d.id, m.id, m.sender, m.subject, m.kind, m.priority, m.body{waiting}"
-    urgent = tx.all(f"{columns} ORDER BY d.priority DESC, d.id LIMIT ?", (agent, tx.now, top))
-    latest = tx.all(f"{columns} ORDER BY d.id DESC LIMIT ?", (agent, tx.now, top))
+    count, newest = tx.one("digest.waiting", (agent, tx.now))
+    urgent = tx.all("digest.waiting_urgent", (agent, tx.now, top))
+    latest = tx.all("digest.waiting_latest", (agent, tx.now, top))
     return {
         "count": count,
         "newest": newest or 0,
@@ -71,10 +61,7 @@ def _first_line(body: str, width: int = 80) -> str:
 
 def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """The agent's live locks, each marked when it ends within EXPIRING_MS."""
-    rows = tx.all(
-        "SELECT resource, mode, token, expires_at FROM locks WHERE holder = ? AND expires_at > ? ORDER BY resource",
-        (agent, tx.now),
-    )
+    rows = tx.all("digest.locks", (agent, tx.now))
     return {
         "locks": [
             {

@@ -175,5 +175,56 @@ LIMIT 1;
 
 -- ============================================================================ digest (hooks)
 
+-- What the hooks put in front of an agent on every prompt: each walks an index from the agent's
+-- name, so the digest costs the same on a store of a million messages. The board's and the
+-- handoffs' parts are the board.* and handoffs.* queries their tools use.
+
+-- The tables this store has: an older store lacks some areas, which then add nothing.
+-- name: digest.tables
+SELECT name FROM sqlite_master WHERE type = 'table';
+
+-- Deliveries agent ?1 could poll at time ?2 (queued, or a lapsed lease): how many, and the newest.
+-- name: digest.waiting
+SELECT COUNT(*), MAX(d.id)
+FROM deliveries d
+WHERE d.recipient = ?1 AND d.state IN ('queued', 'leased')
+  AND (d.state = 'queued' OR d.visible_at <= ?2);
+
+-- The ?3 most urgent of them.
+-- name: digest.waiting_urgent
+SELECT d.id, m.id, m.sender, m.subject, m.kind, m.priority, m.body
+FROM deliveries d
+JOIN messages m ON m.id = d.message_id
+WHERE d.recipient = ?1 AND d.state IN ('queued', 'leased')
+  AND (d.state = 'queued' OR d.visible_at <= ?2)
+ORDER BY d.priority DESC, d.id
+LIMIT ?3;
+
+-- The ?3 newest of them.
+-- name: digest.waiting_latest
+SELECT d.id, m.id, m.sender, m.subject, m.kind, m.priority, m.body
+FROM deliveries d
+JOIN messages m ON m.id = d.message_id
+WHERE d.recipient = ?1 AND d.state IN ('queued', 'leased')
+  AND (d.state = 'queued' OR d.visible_at <= ?2)
+ORDER BY d.id DESC
+LIMIT ?3;
+
+-- The leases agent ?1 holds at time ?2, not yet acked.
+-- name: digest.leases
+SELECT m.id, m.sender, m.subject, d.visible_at
+FROM deliveries d
+JOIN messages m ON m.id = d.message_id
+WHERE d.recipient = ?1 AND d.state IN ('queued', 'leased')
+  AND d.state = 'leased' AND d.visible_at > ?2
+ORDER BY d.id;
+
+-- The live locks agent ?1 holds at time ?2.
+-- name: digest.locks
+SELECT resource, mode, token, expires_at
+FROM locks
+WHERE holder = ?1 AND expires_at > ?2
+ORDER BY resource;
+
 -- ============================================================================ locks
 
