@@ -19,8 +19,8 @@
 -- ============================================================================ board
 
 -- An entry e past agent ?1's cursor counts as unread while it is not its own, not superseded by a later
--- entry and not returned to it by a filtered read (board_reads). Every query that counts or lists unread
--- entries writes that term out: board.unread_span is the one the board, heartbeat and the hooks share.
+-- entry and not returned to it by a filtered read (board_reads). Each query that counts or lists unread
+-- entries writes that term out; board.unread_span is the count read_board and the hooks' digest share.
 
 -- name: board.owner
 SELECT owner FROM board_scopes WHERE name = ?1;
