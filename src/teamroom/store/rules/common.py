@@ -9,10 +9,6 @@ from typing import Any
 
 from teamroom.store.tx import Tx, loads
 
-# A delivery that may still be handed out, as a fragment of SQL text: removed once messages.py names its
-# queries (queries.sql writes the term out in each query, so that SQLite uses the partial indexes).
-LIVE = "('queued', 'leased')"
-
 DEFAULT_SCOPE = "main"
 
 
