@@ -60,6 +60,7 @@ def pick(pool: str) -> st.SearchStrategy[Pick]:
 # --- values ------------------------------------------------------------------------------------
 
 AGENTS = ["lead", "builder-1", "builder-2", "reviewer"]
+ROLES = ["lead", "builder", "builder", "reviewer"]
 
 HOSTILE_TEXT = [
     "", " ", "\x00", "a\x00b", "\ud800", "lone \udfff surrogate", "\u202eevil", "\x1b[31mred", "\r\n", "\t",
@@ -259,13 +260,16 @@ class Pools:
 
 async def seed(call, pools: Pools) -> None:
     """A few agents with roles, messages between them, and live receipts."""
-    for name, role in zip(AGENTS, ["lead", "builder", "builder", "reviewer"], strict=True):
+    for name, role in zip(AGENTS, ROLES, strict=True):
         pools.learn(await call("register", agent=name, role=role, capabilities=["python"]))
     await refill(call, pools)
 
 
 async def refill(call, pools: Pools) -> None:
-    """Fresh messages and live receipts for every agent, before each tool's turn."""
+    """The seed's roles again (a fuzzed register may have changed them), fresh messages and live receipts
+    for every agent, before each tool's turn."""
+    for name, role in zip(AGENTS, ROLES, strict=True):
+        await call("register", agent=name, role=role)
     for i in range(len(AGENTS) * 2):
         sender, to = AGENTS[i % 4], AGENTS[(i + 1) % 4]
         pools.learn(await call("send", agent=sender, to=to, body=f"hello {i}", subject="s", payload={"i": i}))

@@ -7,7 +7,10 @@ import sqlite3
 
 import pytest
 
+from teamroom.store import SQLiteStore
+from teamroom.tools import agents, handoffs
 from tests.conftest import ToolFailed, in_process
+from tests.test_hooks import ask, context
 
 pytestmark = pytest.mark.anyio
 
@@ -148,6 +151,23 @@ async def test_after_handing_a_task_on_an_agent_does_not_get_its_older_records_b
         with pytest.raises(ToolFailed) as nothing:
             await call("resume", agent="impl")
     assert nothing.value.code == "not_found"
+
+
+async def test_an_open_handoff_behind_more_than_500_newer_open_ones_is_still_shown_and_resumed(db_path, clock):
+    """Every open handoff counts, however many others exist: no window of the newest few hides one."""
+    store = SQLiteStore(db_path, clock=clock)
+    await store.open()
+    try:
+        await agents.register(store, "reviewer", role="reviewer")
+        sent = await handoffs.handoff(store, "impl", "review auth", "tests green", "read the diff", to="@reviewers")
+        for i in range(501):  # other agents' checkpoints: open for good, since nobody resumes them
+            await handoffs.handoff(store, f"worker-{i % 10}", f"task-{i}", "checkpoint", "go on")
+        shown = context(ask(db_path, "SessionStart", agent="reviewer"))
+        taken = await handoffs.resume(store, "reviewer")
+    finally:
+        await store.close()
+    assert f"resume(handoff_id={sent.handoff_id!r})" in shown and "task-" not in shown
+    assert taken.handoff.handoff_id == sent.handoff_id
 
 
 async def test_resume_with_nothing_to_take_is_not_found(db_path, clock):

@@ -1,23 +1,14 @@
-"""Rules that the tools' SQL and the hooks' digest both apply, written once.
+"""Rules that the tools and the hooks' digest both apply, written once.
 
 Standard library only: the hooks import this on every prompt (see `teamroom.store.sqlite.direct`).
 """
 
 from __future__ import annotations
 
-from teamroom.store.tx import Tx
+from typing import Any
 
-# A delivery that may still be handed out. Queries repeat this term literally so that SQLite uses
-# the partial indexes over live rows (0001_core.sql).
-LIVE = "('queued', 'leased')"
+from teamroom.store.tx import Tx, loads
 
-# Board: an entry e is hidden from reads (unless asked for) once a later entry supersedes it.
-SUPERSEDED = "EXISTS (SELECT 1 FROM board_entries s WHERE s.supersedes = e.id)"
-# Board: entry e past agent ?1's cursor still counts as unread: not its own, not superseded, not read.
-BOARD_UNREAD = (
-    f"e.author != ?1 AND NOT {SUPERSEDED}"
-    " AND NOT EXISTS (SELECT 1 FROM board_reads r WHERE r.agent = ?1 AND r.scope = e.scope AND r.seq = e.seq)"
-)
 DEFAULT_SCOPE = "main"
 
 
@@ -27,7 +18,22 @@ def addresses(agent: str, role: str | None, capabilities: list[str]) -> set[str]
     return {agent, *(f"@{g}" for g in groups), *(f"@{g}s" for g in groups)}
 
 
-def handed_on(tx: Tx, agent: str, task: str, handoff_id: int) -> bool:
-    """Whether ``agent`` wrote a handoff for ``task`` newer than ``handoff_id`` (which is then stale for it)."""
-    row = tx.one("SELECT 1 FROM handoffs WHERE task = ? AND sender = ? AND id > ?", (task, agent, handoff_id))
-    return row is not None
+def board_unread(tx: Tx, agent: str, scope: str, cursor: int) -> Any:
+    """``agent``'s unread entries in ``scope`` past ``cursor``: a row of ``unread`` (how many), ``first``, ``newest``.
+
+    Unread: not its own, not superseded, not already returned to it by a filtered read. read_board's
+    count, its cursor and the hooks' digest all come from this one query.
+    """
+    return tx.one("board.unread_span", (agent, scope, cursor))
+
+
+def open_handoffs(tx: Tx, agent: str, limit: int) -> list[Any]:
+    """The open handoffs ``agent`` would resume, newest first, at most ``limit``.
+
+    Open and addressed to it (its name or role, as given or as resolved), or its own checkpoint (sent
+    to nobody) that it has not handed on since. Every open handoff counts: the query finds them, with
+    no window of the newest few. ``resume()`` takes the first; the hooks list them.
+    """
+    me = tx.one("handoffs.addressee", (agent,))
+    mine = addresses(agent, me["role"], loads(me["capabilities"]) or []) if me else {agent}
+    return tx.all("handoffs.open_for", (tx.array(sorted(mine)), agent, limit))

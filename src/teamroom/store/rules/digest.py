@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from teamroom.store.rules import common
-from teamroom.store.tx import Tx, loads
+from teamroom.store.tx import Tx
 from teamroom.text import clip
 
 PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
@@ -19,16 +19,11 @@ EXPIRING_MS = 2 * 60 * 1000  # a lock this close to its end is worth a warning
 
 def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Unread messages (the ``top`` most urgent), leases held, and whatever the other areas add."""
-    tables = {r[0] for r in tx.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {r[0] for r in tx.all("digest.tables")}
     out: dict[str, Any] = {"agent": agent, "now": tx.now, "messages": _unread(tx, agent, top)}
     out["leases"] = [
         {"message_id": f"m{r[0]}", "from": r[1], "subject": r[2], "expires_at": r[3]}
-        for r in tx.all(
-            "SELECT m.id, m.sender, m.subject, d.visible_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
-            f" WHERE d.recipient = ? AND d.state IN {common.LIVE} AND d.state = 'leased' AND d.visible_at > ?"
-            " ORDER BY d.id",
-            (agent, tx.now),
-        )
+        for r in tx.all("digest.leases", (agent, tx.now))
     ]
     for name, contribute in CONTRIBUTIONS:
         if name in tables:
@@ -38,14 +33,9 @@ def digest(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 
 def _unread(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Deliveries the agent can poll (queued, or a lapsed lease): the ``top`` most urgent and the ``top`` newest."""
-    waiting = (
-        f" FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.recipient = ? AND d.state IN {common.LIVE}"
-        " AND (d.state = 'queued' OR d.visible_at <= ?)"
-    )
-    count, newest = tx.one(f"SELECT COUNT(*), MAX(d.id){waiting}", (agent, tx.now))
-    columns = f"SELECT d.id, m.id, m.sender, m.subject, m.kind, m.priority, m.body{waiting}"
-    urgent = tx.all(f"{columns} ORDER BY d.priority DESC, d.id LIMIT ?", (agent, tx.now, top))
-    latest = tx.all(f"{columns} ORDER BY d.id DESC LIMIT ?", (agent, tx.now, top))
+    count, newest = tx.one("digest.waiting", (agent, tx.now))
+    urgent = tx.all("digest.waiting_urgent", (agent, tx.now, top))
+    latest = tx.all("digest.waiting_latest", (agent, tx.now, top))
     return {
         "count": count,
         "newest": newest or 0,
@@ -71,10 +61,7 @@ def _first_line(body: str, width: int = 80) -> str:
 
 def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """The agent's live locks, each marked when it ends within EXPIRING_MS."""
-    rows = tx.all(
-        "SELECT resource, mode, token, expires_at FROM locks WHERE holder = ? AND expires_at > ? ORDER BY resource",
-        (agent, tx.now),
-    )
+    rows = tx.all("digest.locks", (agent, tx.now))
     return {
         "locks": [
             {
@@ -91,23 +78,18 @@ def _locks(tx: Tx, agent: str, top: int) -> dict[str, Any]:
 
 def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     """Unread entries in every scope the agent follows (posted to or read), and in the default scope."""
-    cursors = tx.all("SELECT scope, seq FROM board_cursors WHERE agent = ?", (agent,))
-    followed = {common.DEFAULT_SCOPE: 0, **dict(cursors)}
+    followed = {common.DEFAULT_SCOPE: 0, **dict(tx.all("board.cursors", (agent,)))}
     scopes = []
     for scope, cursor in sorted(followed.items()):
-        unread = f" FROM board_entries e WHERE e.scope = ?2 AND e.seq > ?3 AND {common.BOARD_UNREAD}"
-        count, newest = tx.one(f"SELECT COUNT(*), MAX(e.seq){unread}", (agent, scope, cursor))
-        if not count:
+        span = common.board_unread(tx, agent, scope, cursor)
+        if not span["unread"]:
             continue
-        entries = tx.all(
-            f"SELECT e.seq, e.kind, e.author, e.title, e.body{unread} ORDER BY e.seq DESC LIMIT ?4",
-            (agent, scope, cursor, top),
-        )
+        entries = tx.all("board.newest_unread", (agent, scope, cursor, top))
         scopes.append(
             {
                 "scope": scope,
-                "unread": count,
-                "newest": newest,
+                "unread": span["unread"],
+                "newest": span["newest"],
                 "top": [
                     {"seq": r[0], "kind": r[1], "author": r[2], "title": r[3] or _first_line(r[4])} for r in entries
                 ],
@@ -116,28 +98,20 @@ def _board(tx: Tx, agent: str, top: int) -> dict[str, Any]:
     return {"board": scopes}
 
 
-HANDOFF_SCAN = 500  # open handoffs looked at, newest first (as resume does)
-
-
 def _handoffs(tx: Tx, agent: str, top: int) -> dict[str, Any]:
-    """Open handoffs addressed to the agent or its role, and its own open checkpoints (as resume finds them)."""
-    me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
-    mine = common.addresses(agent, *((me[0], loads(me[1]) or []) if me else (None, [])))
-    found = []
-    for row in tx.all(
-        "SELECT id, sender, task, next_step, recipients, addressed FROM handoffs WHERE taken_by IS NULL"
-        " ORDER BY id DESC LIMIT ?",
-        (HANDOFF_SCAN,),
-    ):
-        addressed = mine.intersection([*loads(row[4]), *loads(row[5])])
-        checkpoint = row[1] == agent and row[4] == "[]" and not common.handed_on(tx, agent, row[2], row[0])
-        if addressed or checkpoint:
-            found.append(
-                {"handoff_id": f"h{row[0]}", "seq": row[0], "from": row[1], "task": row[2], "next_step": row[3]}
-            )
-        if len(found) >= top:
-            break
-    return {"handoffs": found}
+    """The ``top`` open handoffs that ``resume()`` chooses from, newest first: the first is the one it takes."""
+    return {
+        "handoffs": [
+            {
+                "handoff_id": f"h{r['id']}",
+                "seq": r["id"],
+                "from": r["sender"],
+                "task": r["task"],
+                "next_step": r["next_step"],
+            }
+            for r in common.open_handoffs(tx, agent, top)
+        ]
+    }
 
 
 # (table that must exist, f(tx, agent, top) -> keys to add): an older store without it adds nothing.

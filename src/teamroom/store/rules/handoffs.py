@@ -17,7 +17,6 @@ from teamroom.store.rules import common, locks, messages
 from teamroom.store.tx import Tx, dumps, iso, loads, parse_ref
 
 LIST_FIELDS = ("done", "remaining", "blockers", "files")
-SCAN_LIMIT = 500  # handoffs looked at by a resume without task or id, newest first
 PARK_MS = 24 * 60 * 60 * 1000  # how long transferred locks wait for the handoff to be taken before they are free
 
 
@@ -82,14 +81,9 @@ def create(
     tx.touch(agent)
     recipients = messages.resolve_recipients(tx, agent, to) if to else []
     held = [row["resource"] for row in locks.held_by(tx, agent)] if transfer_locks else []
-    row = tx.one(
-        "INSERT INTO handoffs (sender, task, summary, next_step, done, remaining, blockers, files, branch, scope,"
-        " addressed, recipients, locks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        (
-            agent, task, summary, next_step, *(dumps(fields[f] or []) for f in LIST_FIELDS), fields["branch"],
-            fields["scope"], dumps(to or []), dumps(recipients), dumps(held), tx.now,
-        ),  # fmt: skip
-    )
+    values = (agent, task, summary, next_step, *(dumps(fields[f] or []) for f in LIST_FIELDS))
+    values += (fields["branch"], fields["scope"], dumps(to or []), dumps(recipients), dumps(held), tx.now)
+    row = tx.one("handoffs.create", values)
     if held:
         # Tokens are kept; the parking holder is no agent's name, so every claim in between conflicts.
         locks.reassign(tx, agent, parking(row["id"]), held, expires_at=tx.now + PARK_MS, actor=agent)
@@ -101,9 +95,7 @@ def create(
             payload=record.model_dump(mode="json"), priority=2,
         )  # fmt: skip
         message_id = sent.message_id
-        tx.execute(
-            "UPDATE handoffs SET message_id = ? WHERE id = ?", (messages.parse_message_ref(message_id), row["id"])
-        )
+        tx.run("handoffs.set_message", (row["id"], messages.parse_message_ref(message_id)))
     tx.event(agent, "handoff", record.handoff_id, task=task, to=recipients, locks=record.locks)
     return HandoffResult(handoff_id=record.handoff_id, recipients=recipients, message_id=message_id, locks=record.locks)
 
@@ -121,7 +113,7 @@ def resume(tx: Tx, agent: str, task: str | None, handoff_id: str | None) -> Resu
         row = _for_agent(tx, agent)
     if row["taken_by"] == agent:
         return ResumeResult(handoff=_record(row), resumed_before=True, locks=_held_from(tx, agent, row))
-    tx.execute("UPDATE handoffs SET taken_by = ?, taken_at = ? WHERE id = ?", (agent, tx.now, row["id"]))
+    tx.run("handoffs.take", (row["id"], agent, tx.now))
     moved = locks.reassign(tx, parking(row["id"]), agent, actor=agent)
     if moved:  # each lock's own TTL runs from now, as if the taker had just claimed it
         locks.renew(tx, agent, [lock["resource"] for lock in moved])
@@ -132,7 +124,7 @@ def resume(tx: Tx, agent: str, task: str | None, handoff_id: str | None) -> Resu
         agent, "handoff_taken", ref, **{"from": row["sender"]}, task=row["task"],
         locks=[lock["resource"] for lock in moved],
     )  # fmt: skip
-    row = tx.one("SELECT * FROM handoffs WHERE id = ?", (row["id"],))
+    row = tx.one("handoffs.by_id", (row["id"],))
     return ResumeResult(handoff=_record(row), locks=_held_from(tx, agent, row))
 
 
@@ -149,7 +141,7 @@ def _taken_elsewhere(row: Any) -> str:
 
 
 def _by_id(tx: Tx, agent: str, ref: str, task: str | None) -> Any:
-    row = tx.one("SELECT * FROM handoffs WHERE id = ?", (parse_handoff_ref(ref),))
+    row = tx.one("handoffs.by_id", (parse_handoff_ref(ref),))
     if row is None:
         raise NotFound(f"no handoff {ref!r}; resume with no arguments finds the newest one addressed to you")
     if task is not None and task != row["task"]:
@@ -162,7 +154,7 @@ def _by_id(tx: Tx, agent: str, ref: str, task: str | None) -> Any:
 def _for_task(tx: Tx, agent: str, task: str) -> Any:
     """The newest handoff for ``task`` that is open or already the caller's."""
     newest_taken = None
-    for row in tx.all("SELECT * FROM handoffs WHERE task = ? ORDER BY id DESC", (task,)):
+    for row in tx.all("handoffs.for_task", (task,)):
         if row["taken_by"] is None or row["taken_by"] == agent:
             return row
         if row["sender"] == agent:
@@ -175,19 +167,12 @@ def _for_task(tx: Tx, agent: str, task: str) -> Any:
 
 def _for_agent(tx: Tx, agent: str) -> Any:
     """The newest open handoff for the caller (to it, its role, or its own checkpoint), else the newest it took."""
-    me = tx.one("SELECT role, capabilities FROM agents WHERE name = ?", (agent,))
-    mine = common.addresses(agent, me["role"], loads(me["capabilities"]))
     # Each query reaches its rows through a partial index, however many handoffs were taken before.
-    for row in tx.all("SELECT * FROM handoffs WHERE taken_by IS NULL ORDER BY id DESC LIMIT ?", (SCAN_LIMIT,)):
-        if mine.intersection([*loads(row["recipients"]), *loads(row["addressed"])]):
-            return row
-        own_checkpoint = row["sender"] == agent and row["recipients"] == "[]"
-        if own_checkpoint and not common.handed_on(tx, agent, row["task"], row["id"]):
-            return row
-    for row in tx.all("SELECT * FROM handoffs WHERE taken_by = ? ORDER BY id DESC LIMIT ?", (agent, SCAN_LIMIT)):
-        if not common.handed_on(tx, agent, row["task"], row["id"]):
-            return row
-    raise NotFound(
-        f"no open handoff addressed to {agent!r} or its role, and no checkpoint of its own;"
-        " pass task='...' to take any open handoff for a task"
-    )
+    opened = common.open_handoffs(tx, agent, 1)
+    row = opened[0] if opened else tx.one("handoffs.taken_back", (agent,))
+    if row is None:
+        raise NotFound(
+            f"no open handoff addressed to {agent!r} or its role, and no checkpoint of its own;"
+            " pass task='...' to take any open handoff for a task"
+        )
+    return row
