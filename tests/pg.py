@@ -114,6 +114,18 @@ class Cluster:
         shutil.rmtree(self._root, ignore_errors=True)
 
 
+def admin(cluster: Cluster):
+    """A connection to ``cluster`` for setting tests up (autocommit), closed after the ``with``."""
+    import psycopg
+
+    return psycopg.connect(cluster.url, autocommit=True)
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` with its search_path set to ``schema``: a store there is a store of its own."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
 def _quiet(command: list[str]) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

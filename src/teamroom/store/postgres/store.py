@@ -48,7 +48,6 @@ SESSION_SETTINGS = "SET lock_timeout = '30s'; SET idle_in_transaction_session_ti
 # notice a peer that vanished (keepalives), and say who we are in pg_stat_activity.
 CONNECT_DEFAULTS = {
     "connect_timeout": "10",
-    "application_name": "teamroom",
     "keepalives": "1",
     "keepalives_idle": "10",
     "keepalives_interval": "5",
@@ -80,7 +79,7 @@ def _line(exc: BaseException) -> str:
 def _unavailable(where: str, exc: psycopg.Error) -> StoreUnavailable:
     text = _line(exc)
     if "Connection refused" in text or "No such file or directory" in text:
-        hint = "is PostgreSQL running there? check the host and port of the URL"
+        hint = "check the host and port of the URL, and that PostgreSQL runs there"
     elif "could not translate host name" in text or "Name or service not known" in text:
         hint = "check the host name in the URL"
     elif "password" in text or "authentication failed" in text:
@@ -157,7 +156,7 @@ class PostgresStore(Store):
         self._loop = asyncio.get_running_loop()
         self._event = anyio.Event()
         listening = await anyio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
-        self._listener = Listener(listening, self._connect, self._channel, self._id, self._changed_elsewhere)
+        self._listener = Listener(listening, self._listen_connect, self._channel, self._id, self._changed_elsewhere)
         self._listener.start()
 
     def _open_sync(self) -> psycopg.Connection[Any]:
@@ -175,7 +174,7 @@ class PostgresStore(Store):
             if self.durability == "full":
                 raw.execute("SET synchronous_commit = on")
             self._conn = Connection(raw)
-            listening = self._connect()
+            listening = self._listen_connect()
             listening.execute(f"LISTEN {self._channel}")
         except BaseException:
             raw.close()
@@ -183,9 +182,11 @@ class PostgresStore(Store):
             raise
         return listening
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _connect(self, application: str = "teamroom") -> psycopg.Connection[Any]:
+        """A new connection (autocommit: transactions are begun by hand); ``application`` names it in
+        pg_stat_activity unless the URL names it."""
         try:
-            params = {**CONNECT_DEFAULTS, **conninfo_to_dict(self.url)}
+            params = {**CONNECT_DEFAULTS, "application_name": application, **conninfo_to_dict(self.url)}
         except psycopg.ProgrammingError as exc:
             raise StoreUnavailable(
                 f"store {self.where}: not a PostgreSQL URL ({_line(exc)}): write postgresql://USER@HOST:PORT/DATABASE"
@@ -196,6 +197,9 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise _unavailable(self.where, exc) from None
         return raw
+
+    def _listen_connect(self) -> psycopg.Connection[Any]:
+        return self._connect("teamroom listen")
 
     def _prepare(self, key: int) -> None:
         """The statements that open a transaction, for this store's schema (``key``: its hash)."""

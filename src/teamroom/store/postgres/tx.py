@@ -4,9 +4,10 @@ psycopg connection seen through the sqlite3 calls `Tx` makes.
 The rules write parameters as SQLite does (``?N`` numbered, or ``?`` in order). Each query of
 ``postgres/queries.sql`` is translated once, when the file is loaded, into psycopg's placeholders
 (``%(pN)s``: a parameter used twice is one server-side ``$N``, so PostgreSQL infers one type for
-it), with a literal ``%`` doubled. A list reaches PostgreSQL as an array (`PgTx.array`); its
-queries say the array's type (``?3::text[]``), and so must every parameter that can be NULL where
-nothing else tells its type (``?2::text IS NULL``): psycopg sends text and NULL untyped.
+it), with every ``%`` doubled (psycopg reads it even inside quotes). A list reaches PostgreSQL as
+an array (`PgTx.array`); its queries say the array's type (``?3::text[]``), and so must every
+parameter that can be NULL where nothing else tells its type (``?2::text IS NULL``): psycopg sends
+text and NULL untyped.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def translate(sql: str) -> Query:
         if token == "%":
             return "%%"
         if not token.startswith("?"):
-            return token
+            return token.replace("%", "%%")  # psycopg reads % everywhere, inside quotes and comments too
         digits, cast = match.group(2), match.group(3) or ""
         if digits:
             numbered.add(int(digits))
