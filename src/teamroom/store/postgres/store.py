@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -97,6 +96,23 @@ def _unavailable(where: str, exc: psycopg.Error) -> StoreUnavailable:
     return StoreUnavailable(f"store {where}: {text}: {hint}")
 
 
+def connect(url: str, application: str = "teamroom") -> psycopg.Connection[Any]:
+    """A new connection to ``url`` (autocommit: transactions are begun by hand); ``application``
+    names it in pg_stat_activity unless the URL does."""
+    try:
+        params = {**CONNECT_DEFAULTS, "application_name": application, **conninfo_to_dict(url)}
+    except psycopg.ProgrammingError as exc:
+        raise StoreUnavailable(
+            f"store {display(url)}: not a PostgreSQL URL ({_line(exc)}): write postgresql://USER@HOST:PORT/DATABASE"
+        ) from None
+    try:
+        raw = psycopg.connect(make_conninfo(**params), autocommit=True, row_factory=row_factory)
+        raw.execute(SESSION_SETTINGS)
+    except psycopg.Error as exc:
+        raise _unavailable(display(url), exc) from None
+    return raw
+
+
 def _rollback(raw: psycopg.Connection[Any]) -> None:
     if raw.broken or raw.closed:
         return  # the server rolls back a transaction whose connection is gone
@@ -143,11 +159,9 @@ class PostgresStore(Store):
         self._queries = postgres_queries()
         self._conn: Connection | None = None
         self._limiter = anyio.CapacityLimiter(1)
-        self._id = f"{os.getpid()}.{id(self):x}"  # the payload of our NOTIFYs: our own are not news to us
         self._begin: dict[bool, str] = {}
         self._listener: Listener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._local_seq = self._remote_seq = 0
         self._event: anyio.Event | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -155,13 +169,13 @@ class PostgresStore(Store):
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._event = anyio.Event()
-        listening = await anyio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
-        self._listener = Listener(listening, self._listen_connect, self._channel, self._id, self._changed_elsewhere)
-        self._listener.start()
+        await anyio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
+        assert self._listener is not None
+        self._listener.subscribe(self._changed)
 
-    def _open_sync(self) -> psycopg.Connection[Any]:
-        """Connect, migrate and start listening (before open returns: no commit after it is missed)."""
-        raw = self._connect()
+    def _open_sync(self) -> None:
+        """Connect, migrate, and listen (before open returns: no commit after it is missed)."""
+        raw = connect(self.url)
         try:
             schema, key = raw.execute("SELECT current_schema(), hashtext(current_schema())").fetchone()
             if schema is None:
@@ -169,43 +183,23 @@ class PostgresStore(Store):
                     f"store {self.where}: its search_path names no schema that exists; create the schema"
                     " or fix options=-csearch_path in the URL"
                 )
-            self._prepare(key)
             self._migrate(raw, key)
             if self.durability == "full":
                 raw.execute("SET synchronous_commit = on")
-            self._conn = Connection(raw)
-            listening = self._listen_connect()
-            listening.execute(f"LISTEN {self._channel}")
+            channel = f"teamroom_{key & 0xFFFF_FFFF:08x}"
+            url = self.url
+            self._listener = Listener.acquire(
+                (url, channel), lambda: connect(url, "teamroom listen"), channel
+            )  # one per process and store: shared with the other stores of this process on this URL
         except BaseException:
             raw.close()
-            self._conn = None
             raise
-        return listening
+        self._conn = Connection(raw)
+        self._prepare(key, channel, self._listener.token)
 
-    def _connect(self, application: str = "teamroom") -> psycopg.Connection[Any]:
-        """A new connection (autocommit: transactions are begun by hand); ``application`` names it in
-        pg_stat_activity unless the URL names it."""
-        try:
-            params = {**CONNECT_DEFAULTS, "application_name": application, **conninfo_to_dict(self.url)}
-        except psycopg.ProgrammingError as exc:
-            raise StoreUnavailable(
-                f"store {self.where}: not a PostgreSQL URL ({_line(exc)}): write postgresql://USER@HOST:PORT/DATABASE"
-            ) from None
-        try:
-            raw = psycopg.connect(make_conninfo(**params), autocommit=True, row_factory=row_factory)
-            raw.execute(SESSION_SETTINGS)
-        except psycopg.Error as exc:
-            raise _unavailable(self.where, exc) from None
-        return raw
-
-    def _listen_connect(self) -> psycopg.Connection[Any]:
-        return self._connect("teamroom listen")
-
-    def _prepare(self, key: int) -> None:
+    def _prepare(self, key: int, channel: str, token: str) -> None:
         """The statements that open a transaction, for this store's schema (``key``: its hash)."""
-        self._lock_key = key
-        self._channel = f"teamroom_{key & 0xFFFF_FFFF:08x}"
-        notify = f"pg_notify('{self._channel}', '{self._id}')"
+        notify = f"pg_notify('{channel}', '{token}')"
         clock = f", {NOW_MS}" if self._db_clock else ""
         self._begin = {
             True: "BEGIN ISOLATION LEVEL READ COMMITTED;"
@@ -248,7 +242,8 @@ class PostgresStore(Store):
     async def close(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            await anyio.to_thread.run_sync(listener.stop)
+            listener.unsubscribe(self._changed)
+            await anyio.to_thread.run_sync(listener.release)
         await anyio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
 
     def _close_sync(self) -> None:
@@ -286,7 +281,7 @@ class PostgresStore(Store):
         if old is not None:
             old.raw.close()
         try:
-            raw = self._connect()
+            raw = connect(self.url)
         except StoreUnavailable as exc:
             raise StoreUnavailable(f"lost the database and cannot reconnect: {exc.detail}") from None
         if self.durability == "full":
@@ -325,27 +320,25 @@ class PostgresStore(Store):
     # --- change notification -----------------------------------------------------------------
 
     def _local_commit(self) -> None:
-        self._local_seq += 1
-        self._wake()
+        assert self._listener is not None, "store is not open"
+        self._listener.committed_here()  # in every token from now on, this store's and the process's others'
 
-    def _changed_elsewhere(self) -> None:
-        """Called on the listener's thread: another writer committed (or may have)."""
+    def _changed(self) -> None:
+        """The listener counted a change (called on any thread): wake this store's waiters."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-                loop.call_soon_threadsafe(self._remote_commit)
-
-    def _remote_commit(self) -> None:
-        self._remote_seq += 1
-        self._wake()
+                loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
         if self._event is not None:
             self._event.set()
         self._event = anyio.Event()
 
-    def change_token(self) -> tuple[int, int]:
-        return self._local_seq, self._remote_seq
+    def change_token(self) -> int:
+        assert self._listener is not None, "store is not open"
+        self._listener.news()  # notifications already here, not yet counted by the listener's thread
+        return self._listener.seq
 
     async def wait_for_change(self, token: Any, timeout: float) -> bool:
         with anyio.move_on_after(max(timeout, 0)):
