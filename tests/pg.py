@@ -64,9 +64,14 @@ def _free_port() -> int:
 class Cluster:
     """One PostgreSQL server for a test session; `url` names its database ``postgres``."""
 
-    def __init__(self, url: str, data: Path | None = None, root: Path | None = None) -> None:
+    def __init__(self, url: str, data: Path | None = None, root: Path | None = None, options: str = "") -> None:
         self.url = url
-        self._data, self._root = data, root
+        self._data, self._root, self._options = data, root, options
+
+    @property
+    def private(self) -> bool:
+        """Whether this is our own cluster (one the tests may stop and start), not TEAMROOM_TEST_PG_URL's."""
+        return self._data is not None
 
     @classmethod
     def start(cls) -> Cluster:
@@ -97,7 +102,7 @@ class Cluster:
                     capture_output=True, text=True, check=False,
                 )  # fmt: skip
                 if started.returncode == 0:
-                    return cls(f"postgresql://postgres@127.0.0.1:{port}/postgres", data, root)
+                    return cls(f"postgresql://postgres@127.0.0.1:{port}/postgres", data, root, options)
             log = (root / "server.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"PostgreSQL did not start: {started.stderr.strip()}\n{log}")
         except BaseException:
@@ -107,11 +112,18 @@ class Cluster:
     def stop(self) -> None:
         if self._data is None or self._root is None:
             return
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.pg_ctl("-m", "immediate", "stop")
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run pg_ctl on the private cluster (``"-m", "fast", "stop"``; ``"start"`` starts it as before)."""
+        assert self._data is not None and self._root is not None, "not a private cluster"
         as_user = ["runuser", "-u", SERVER_USER, "--"] if os.geteuid() == 0 else []
         binaries = bin_dir()
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _quiet([*as_user, str(binaries / "pg_ctl"), "-D", str(self._data), "-m", "immediate", "stop"])
-        shutil.rmtree(self._root, ignore_errors=True)
+        assert binaries is not None
+        extra = ["-o", self._options, "-l", str(self._root / "server.log"), "-w"] if "start" in args else ["-w"]
+        _quiet([*as_user, str(binaries / "pg_ctl"), "-D", str(self._data), *extra, *args])
 
 
 def admin(cluster: Cluster):

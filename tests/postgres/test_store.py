@@ -212,3 +212,18 @@ async def test_a_commit_of_this_process_is_in_every_token_taken_after_it_returne
             assert store.change_token() != token
             token = store.change_token()
             assert not await store.wait_for_change(token, 0.05), "its own notification is not news to it"
+
+
+async def test_a_human_acting_for_an_agent_leases_by_kind_and_sends_to_a_role(pg_url):
+    """The CLI's verbs run the rules on a copy of the transaction (rules/cli.py's OnBehalfTx), whose lists
+    arrive in SQLite's form: the same rows come back."""
+    async with PostgresStore(pg_url, clock=ManualClock()) as store:
+        await store.register("lead", "lead", None, None)
+        await store.register("builder-1", "builder", None, None)
+        sent = await store.send_on_behalf("human", "lead", ["@builders"], "build it", subject=None, kind="assign",
+                                          payload=None, priority=1, thread_id=None, reply_to=None, ttl_seconds=None,
+                                          max_attempts=5, idempotency_key=None)  # fmt: skip
+        acked, leased = await store.ack_then_lease("builder-1", [], 5, 60, ["assign"], None, by="human")
+        events = (await store.events(0, 100, None, ["send", "lease"])).events
+    assert sent.recipients == ["builder-1"] and acked == 0 and [m.body for m in leased.messages] == ["build it"]
+    assert [(e.kind, e.data["by"]) for e in events] == [("send", "human"), ("lease", "human")]

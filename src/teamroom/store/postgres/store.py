@@ -259,8 +259,10 @@ class PostgresStore(Store):
     def _transaction(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         """One transaction; a connection found broken before COMMIT was sent is reopened and the
         transaction run again once (nothing of it was applied)."""
-        if self._conn is None:
+        if self._listener is None:
             raise StoreUnavailable("the store is not open")
+        if self._conn is None:  # lost, and not back at the last call
+            self._reconnect()
         try:
             return self._attempt(self._conn, write, fn, args)
         except _Lost as lost:
