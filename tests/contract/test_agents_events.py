@@ -40,10 +40,8 @@ async def test_register_creates_the_record_and_calling_again_updates_only_what_i
         "description": "builds",
     }
     assert (listed["a"].role, listed["a"].capabilities, listed["a"].description) == (
-        "reviewer",
-        ["py", "sql"],
-        "builds",
-    )
+        "reviewer", ["py", "sql"], "builds",
+    )  # fmt: skip
 
 
 async def test_a_name_that_calls_any_verb_is_known_from_then_on_and_a_read_for_nobody_names_nobody(store):

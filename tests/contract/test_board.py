@@ -24,13 +24,8 @@ async def test_the_first_post_opens_a_scope_its_author_owns_and_seq_grows_in_eac
         scopes = await store.board_scopes()
         names = await store.known_names()
     assert [(p.scope, p.seq, p.owner) for p in posts] == [
-        ("a", 1, "lead"),
-        ("b", 1, "audit"),
-        ("a", 2, "lead"),
-        ("b", 2, "audit"),
-        ("a", 3, "lead"),
-        ("b", 3, "audit"),
-    ]
+        ("a", 1, "lead"), ("b", 1, "audit"), ("a", 2, "lead"), ("b", 2, "audit"), ("a", 3, "lead"), ("b", 3, "audit"),
+    ]  # fmt: skip
     assert (by_other.seq, by_other.owner) == (4, "lead")
     assert (default.scope, default.seq, default.owner) == ("main", 1, "impl")
     assert len({p.id for p in [*posts, by_other, default]}) == 8
@@ -49,10 +44,8 @@ async def test_only_the_owner_of_a_scope_posts_decisions_and_a_refused_post_take
         board = await read(store, None, "wf", since=0)
     assert decided.seq == 3 and own_scope.owner == "impl"
     assert [(e.author, e.kind) for e in board.entries] == [
-        ("lead", "intent"),
-        ("impl", "finding"),
-        ("lead", "decision"),
-    ]
+        ("lead", "intent"), ("impl", "finding"), ("lead", "decision"),
+    ]  # fmt: skip
 
 
 async def test_an_entry_keeps_what_was_posted(store):
@@ -69,20 +62,11 @@ async def test_an_entry_keeps_what_was_posted(store):
         )
         [entry] = (await read(store, "lead", "wf")).entries
     assert (entry.id, entry.seq, entry.scope, entry.author, entry.kind, entry.title, entry.body) == (
-        posted.id,
-        1,
-        "wf",
-        "audit",
-        "finding",
-        "SQLi",
-        "sql injection in search",
-    )
+        posted.id, 1, "wf", "audit", "finding", "SQLi", "sql injection in search",
+    )  # fmt: skip
     assert (entry.tags, entry.refs, entry.supersedes, entry.superseded_by) == (
-        ["sec", "db"],
-        ["src/search.py", "m12"],
-        None,
-        None,
-    )
+        ["sec", "db"], ["src/search.py", "m12"], None, None,
+    )  # fmt: skip
 
 
 # --- unread cursors -----------------------------------------------------------------------------
@@ -141,10 +125,8 @@ async def test_a_filtered_read_marks_only_what_it_returned(store):
         beat = await store.heartbeat("impl", None, None, None)
         rest = await read(store, "impl", "wf")
     assert (bodies(by_kind), bodies(by_author), bodies(by_tags)) == (
-        ["sql injection", "which db?"],
-        ["sql injection"],
-        ["which db?"],
-    )
+        ["sql injection", "which db?"], ["sql injection"], ["which db?"],
+    )  # fmt: skip
     assert (bodies(decisions), decisions.cursor, decisions.unread) == (["decided"], 0, 2)
     assert beat.board_unread == {"wf": 2}
     assert (bodies(rest), rest.cursor, rest.unread) == (["plan", "sql injection"], 4, 0)
@@ -189,11 +171,8 @@ async def test_a_read_without_a_reader_sees_the_board_and_moves_nothing_and_name
         assert await view(store) == before
         for_impl = await read(store, "impl", "wf")
     assert (bodies(anonymous), anonymous.cursor, anonymous.unread, anonymous.owner) == (
-        ["plan", "finding"],
-        2,
-        None,
-        "lead",
-    )
+        ["plan", "finding"], 2, None, "lead",
+    )  # fmt: skip
     assert bodies(for_impl) == ["plan", "finding"]
 
 

@@ -32,13 +32,8 @@ async def test_a_handoff_is_stored_and_sent_to_its_recipients_as_a_handoff_messa
     assert (message.kind, message.from_, message.payload["handoff_id"]) == ("handoff", "impl", sent.handoff_id)
     record = taken.handoff
     assert (record.handoff_id, record.from_, record.task, record.summary, record.next_step, record.to) == (
-        sent.handoff_id,
-        "impl",
-        "fix-refresh",
-        "half done",
-        "the tests",
-        ["reviewer"],
-    )
+        sent.handoff_id, "impl", "fix-refresh", "half done", "the tests", ["reviewer"],
+    )  # fmt: skip
     assert {k: getattr(record, k) for k in FIELDS} == FIELDS
     assert {k: message.payload[k] for k in FIELDS} == FIELDS and message.payload["taken_by"] is None
 
@@ -55,10 +50,8 @@ async def test_resume_takes_the_newest_open_handoff_addressed_to_the_caller_once
         third = await store.resume("reviewer", None, None)  # nothing open left: the newest it took
         taken = [(e.agent, e.subject, e.data["from"]) for e in await events(store, "handoff_taken")]
     assert (first.handoff.handoff_id, first.handoff.taken_by, first.resumed_before) == (
-        newer.handoff_id,
-        "reviewer",
-        False,
-    )
+        newer.handoff_id, "reviewer", False,
+    )  # fmt: skip
     assert first.handoff.taken_at > first.handoff.created_at
     assert (second.handoff.handoff_id, second.resumed_before) == (older.handoff_id, False)
     assert (third.handoff.handoff_id, third.resumed_before) == (newer.handoff_id, True)
@@ -87,10 +80,8 @@ async def test_an_agent_resuming_its_own_task_gets_its_own_last_checkpoint(store
         by_nothing = await after_a_crash.resume("impl", None, None)
     assert (last.recipients, last.message_id) == ([], None)
     assert (by_task.handoff.handoff_id, by_task.handoff.summary, by_task.resumed_before) == (
-        last.handoff_id,
-        "second checkpoint",
-        False,
-    )
+        last.handoff_id, "second checkpoint", False,
+    )  # fmt: skip
     assert (by_nothing.handoff.handoff_id, by_nothing.resumed_before) == (last.handoff_id, True)
 
 

@@ -26,11 +26,8 @@ async def test_a_claim_grants_every_resource_each_with_its_own_token_and_later_g
         later = await claim(store, "b", ["lib/x.py"])
         listed = (await store.locks(None, None, None, None)).locks
     assert first.granted and first.conflicts == [] and first.more_conflicts == 0
-    assert [(g.resource, g.mode, g.renewed, g.took_over_from) for g in first.locks] == [
-        ("src/app.py", "exclusive", False, None),
-        ("docs/**", "exclusive", False, None),
-        ("deploy:prod", "exclusive", False, None),
-    ]
+    assert [g.resource for g in first.locks] == ["src/app.py", "docs/**", "deploy:prod"]
+    assert {(g.mode, g.renewed, g.took_over_from) for g in first.locks} == {("exclusive", False, None)}
     tokens = [g.token for g in first.locks]
     assert tokens == sorted(tokens) and len(set(tokens)) == 3 and later.locks[0].token > max(tokens)
     assert {(lock.resource, lock.holder, lock.token, lock.reason) for lock in listed} == {
@@ -51,11 +48,8 @@ async def test_exclusive_is_refused_by_any_overlap_and_shared_only_by_an_exclusi
         assert not refusal.granted and refusal.locks == []
         [conflict] = refusal.conflicts
         assert (conflict.resource, conflict.held_by, conflict.mode, conflict.reason) == (
-            "src/auth/**",
-            "a",
-            "exclusive",
-            "refactoring auth",
-        )
+            "src/auth/**", "a", "exclusive", "refactoring auth",
+        )  # fmt: skip
         assert (conflict.requested, conflict.example) == ("src/*/login.py", "src/auth/login.py")
     assert elsewhere.granted and shared_too.granted
     assert sorted(c.held_by for c in exclusive.conflicts) == ["c", "d"]

@@ -36,13 +36,8 @@ async def test_a_send_gives_each_recipient_its_own_queued_delivery_in_a_thread_n
     [message] = thread.messages
     assert [(d.to, d.state, d.attempt) for d in message.deliveries] == [("b", "queued", 0), ("c", "queued", 0)]
     assert (leased.message_id, leased.from_, leased.to, leased.subject, leased.kind, leased.payload) == (
-        sent.message_id,
-        "a",
-        ["b", "c"],
-        "s",
-        "question",
-        {"n": 1},
-    )
+        sent.message_id, "a", ["b", "c"], "s", "question", {"n": 1},
+    )  # fmt: skip
     assert (leased.priority, leased.attempt, leased.max_attempts, leased.reply_to) == ("normal", 1, 5, None)
 
 
@@ -90,11 +85,8 @@ async def test_the_same_idempotency_key_from_the_same_sender_returns_the_first_m
         other_sender = await send(store, "c", "b", "mine", idempotency_key="job-7")
         polled = await lease(store, "b")
     assert (again.message_id, again.thread_id, again.recipients, again.duplicate) == (
-        first.message_id,
-        first.thread_id,
-        ["b"],
-        True,
-    )
+        first.message_id, first.thread_id, ["b"], True,
+    )  # fmt: skip
     assert after["threads"] == before["threads"] and after["inboxes"] == before["inboxes"]
     assert other_sender.message_id != first.message_id
     assert bodies(polled) == ["once", "mine"]
@@ -338,9 +330,8 @@ async def test_a_thread_lists_its_messages_in_the_order_sent_with_where_each_del
             await store.thread(None, "t-none", 100)
     assert [(m.from_, m.body) for m in thread.messages] == [("a", "one"), ("b", "two")]
     assert [(d.to, d.state, d.attempt) for d in thread.messages[0].deliveries] == [
-        ("b", "leased", 1),
-        ("c", "acked", 1),
-    ]
+        ("b", "leased", 1), ("c", "acked", 1),
+    ]  # fmt: skip
     assert [m.body for m in page.messages] == ["one"]
 
 
