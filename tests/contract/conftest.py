@@ -1,14 +1,14 @@
 """The store contract: every test under tests/contract/ runs once per Store backend.
 
-A backend is a fixture named ``<name>_backend`` that returns a factory of unopened Stores, each
-a new client of one and the same store (as two server processes are), on the shared ManualClock.
-Adding a backend is adding its name to BACKENDS and its fixture here (the PostgreSQL issue adds
-``postgres``: a fresh database per test, dropped afterwards).
+A backend is a fixture named ``<name>_backend`` that gives the target `open_store` takes for a
+fresh, empty store of that kind. ``make_store()`` builds a new client of that one store (as each
+server process is one), on the test's ManualClock. Adding a backend is adding its name to BACKENDS
+and its fixture here: the PostgreSQL issue adds ``postgres``, a fresh database per test, dropped
+afterwards.
 
-Tests open stores themselves (``async with opened(store):``, see support.py) rather than through a
-yield fixture: pytest-asyncio runs a fixture's setup, the test and the teardown in three tasks, and
-a backend whose ``open()`` enters a cancel scope or a task group must leave it in the task that
-entered it.
+Tests open stores themselves (``async with store:``) rather than through a yield fixture:
+pytest-asyncio runs a fixture's setup, the test and the teardown in three tasks, and a backend whose
+``open()`` enters a cancel scope or a task group must leave it in the task that entered it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from teamroom.store import ManualClock, SQLiteStore, Store
+from teamroom.store import ManualClock, Store, open_store
 
 BACKENDS = ["sqlite"]
 
@@ -26,15 +26,15 @@ StoreFactory = Callable[[], Store]
 
 
 @pytest.fixture
-def sqlite_backend(tmp_path: Path, clock: ManualClock) -> StoreFactory:
-    path = tmp_path / "store.db"
-    return lambda: SQLiteStore(path, clock=clock)
+def sqlite_backend(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
 
 
 @pytest.fixture(params=BACKENDS)
-def make_store(request: pytest.FixtureRequest) -> StoreFactory:
+def make_store(request: pytest.FixtureRequest, clock: ManualClock) -> StoreFactory:
     """Another client of the test's store, unopened: a second process's view of the same data."""
-    return request.getfixturevalue(f"{request.param}_backend")
+    target = request.getfixturevalue(f"{request.param}_backend")
+    return lambda: open_store(target, clock=clock)
 
 
 @pytest.fixture

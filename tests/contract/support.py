@@ -1,5 +1,5 @@
-"""What the contract tests share: opening a store, the verbs with their usual arguments, and a
-backend-neutral view of everything a store holds (equal views: nothing changed).
+"""What the contract tests share: the verbs with their usual arguments, and a backend-neutral view
+of everything a store holds (equal views: nothing changed).
 
 The helpers only fill in defaults; every call goes to the Store verb of the same name.
 """
@@ -16,17 +16,6 @@ from teamroom.errors import TeamroomError
 from teamroom.schemas import Event, PollResult, ReadBoardResult, SendResult
 from teamroom.schemas.common import PRIORITIES
 from teamroom.store import Store
-
-
-@asynccontextmanager
-async def opened(store: Store) -> AsyncIterator[Store]:
-    """``store`` open for the block, closed after it, in the task that opened it."""
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
 
 # --- the verbs, with the arguments the tools would pass by default ----------------------------
 

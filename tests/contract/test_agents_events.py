@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.contract.support import claim, events, lease, opened, post, read, register, send
+from tests.contract.support import claim, events, lease, post, read, register, send
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,7 +23,7 @@ async def _agents(store, **filters) -> dict:
 
 
 async def test_register_creates_the_record_and_calling_again_updates_only_what_it_gives(store):
-    async with opened(store):
+    async with store:
         first = await store.register("a", "builder", ["py", "sql"], "builds")
         again = await store.register("a", "reviewer", None, None)
         listed = await _agents(store)
@@ -45,7 +45,7 @@ async def test_register_creates_the_record_and_calling_again_updates_only_what_i
 
 
 async def test_a_name_that_calls_any_verb_is_known_from_then_on_and_a_read_for_nobody_names_nobody(store):
-    async with opened(store):
+    async with store:
         await lease(store, "poller")
         await claim(store, "claimer", ["x.py"])
         await post(store, "poster", "hi")
@@ -63,7 +63,7 @@ async def test_a_name_that_calls_any_verb_is_known_from_then_on_and_a_read_for_n
 
 
 async def test_liveness_is_live_for_two_minutes_then_stale_then_offline_after_fifteen_by_the_stores_clock(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "a")
         await register(store, "b")
         live = (await _agents(store))["b"]
@@ -78,7 +78,7 @@ async def test_liveness_is_live_for_two_minutes_then_stale_then_offline_after_fi
 
 
 async def test_agents_shows_status_task_note_the_locks_held_and_unread_and_leased_apart(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "a", "lead")
         await register(store, "b", "builder", ["py"])
         await store.heartbeat("b", "working", "auth", "halfway")
@@ -97,7 +97,7 @@ async def test_agents_shows_status_task_note_the_locks_held_and_unread_and_lease
 
 
 async def test_heartbeat_tells_the_time_and_logs_a_status_only_when_it_changed(store, clock):
-    async with opened(store):
+    async with store:
         first = await store.heartbeat("a", "working", "auth", None)
         await store.heartbeat("a", "working", "auth", None)
         await store.heartbeat("a", None, None, None)
@@ -113,7 +113,7 @@ async def test_heartbeat_tells_the_time_and_logs_a_status_only_when_it_changed(s
 
 
 async def test_every_state_change_of_a_delivery_is_in_the_log_in_the_order_it_happened(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "a")
         await register(store, "b")
         sent = await send(store, "a", "b")
@@ -130,7 +130,7 @@ async def test_every_state_change_of_a_delivery_is_in_the_log_in_the_order_it_ha
 
 
 async def test_events_page_forward_from_an_id_or_give_the_newest_and_filter_by_agent_and_kind(store):
-    async with opened(store):
+    async with store:
         await register(store, "a")
         await register(store, "b")
         for body in ("1", "2", "3"):
@@ -151,7 +151,7 @@ async def test_events_page_forward_from_an_id_or_give_the_newest_and_filter_by_a
 
 
 async def test_recent_threads_are_the_threads_with_the_newest_messages_first(store):
-    async with opened(store):
+    async with store:
         await register(store, "a")
         await register(store, "b")
         first = await send(store, "a", "b", "one")

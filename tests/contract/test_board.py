@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from teamroom.errors import Conflict, Forbidden, Invalid, NotFound, NotOwner
-from tests.contract.support import bodies, events, opened, post, read, refused, view
+from tests.contract.support import bodies, events, post, read, refused, view
 
 pytestmark = pytest.mark.asyncio
 
 
 async def test_the_first_post_opens_a_scope_its_author_owns_and_seq_grows_in_each_scope_on_its_own(store):
-    async with opened(store):
+    async with store:
         posts = [
             await post(store, author, f"{scope} {n}", scope=scope)
             for n in range(3)
@@ -34,7 +34,7 @@ async def test_the_first_post_opens_a_scope_its_author_owns_and_seq_grows_in_eac
 
 
 async def test_only_the_owner_of_a_scope_posts_decisions_and_a_refused_post_takes_no_seq(store):
-    async with opened(store):
+    async with store:
         await post(store, "lead", "plan", scope="wf", kind="intent")
         await post(store, "impl", "hello", scope="wf")
         async with refused(store, Forbidden, "'lead'"):
@@ -49,7 +49,7 @@ async def test_only_the_owner_of_a_scope_posts_decisions_and_a_refused_post_take
 
 
 async def test_an_entry_keeps_what_was_posted(store):
-    async with opened(store):
+    async with store:
         posted = await post(
             store,
             "audit",
@@ -73,7 +73,7 @@ async def test_an_entry_keeps_what_was_posted(store):
 
 
 async def test_an_unread_read_returns_what_the_reader_has_not_read_skipping_its_own_and_moves_its_cursor(store):
-    async with opened(store):
+    async with store:
         await post(store, "lead", "plan", scope="wf", kind="intent")
         await post(store, "audit", "a1", scope="wf")
         first = await read(store, "impl", "wf")
@@ -89,7 +89,7 @@ async def test_an_unread_read_returns_what_the_reader_has_not_read_skipping_its_
 
 
 async def test_a_read_since_a_seq_reads_after_it_and_moves_no_cursor(store):
-    async with opened(store):
+    async with store:
         for body in ("one", "two", "three"):
             await post(store, "lead", body, scope="wf")
         page = await read(store, "impl", "wf", since=1, limit=1)
@@ -103,7 +103,7 @@ async def test_a_read_since_a_seq_reads_after_it_and_moves_no_cursor(store):
 
 
 async def test_a_limited_read_leaves_the_rest_unread(store):
-    async with opened(store):
+    async with store:
         for n in range(5):
             await post(store, "lead", str(n), scope="wf")
         first = await read(store, "impl", "wf", limit=2)
@@ -113,7 +113,7 @@ async def test_a_limited_read_leaves_the_rest_unread(store):
 
 
 async def test_a_filtered_read_marks_only_what_it_returned(store):
-    async with opened(store):
+    async with store:
         await post(store, "lead", "plan", scope="wf", kind="intent", tags=["plan"])
         await post(store, "audit", "sql injection", scope="wf", tags=["sec", "db"])
         await post(store, "impl", "which db?", scope="wf", kind="question", tags=["db"])
@@ -133,18 +133,18 @@ async def test_a_filtered_read_marks_only_what_it_returned(store):
 
 
 async def test_cursors_are_kept_in_the_store_for_every_client(store, make_store):
-    async with opened(store):
+    async with store:
         for body in ("one", "two"):
             await post(store, "lead", body, scope="wf")
         await read(store, "impl", "wf")
         await post(store, "lead", "three", scope="wf")
-    async with opened(make_store()) as restarted:
+    async with make_store() as restarted:
         after = await read(restarted, "impl", "wf")
     assert bodies(after) == ["three"]
 
 
 async def test_heartbeat_counts_unread_entries_in_the_scopes_an_agent_posted_to_or_read(store):
-    async with opened(store):
+    async with store:
         await post(store, "lead", "plan", scope="wf")
         await post(store, "lead", "not followed", scope="elsewhere")
         empty = await read(store, "impl", "later")  # reading a scope nobody opened yet follows it
@@ -163,7 +163,7 @@ async def test_heartbeat_counts_unread_entries_in_the_scopes_an_agent_posted_to_
 
 
 async def test_a_read_without_a_reader_sees_the_board_and_moves_nothing_and_names_nobody(store):
-    async with opened(store):
+    async with store:
         await post(store, "lead", "plan", scope="wf", kind="intent")
         await post(store, "audit", "finding", scope="wf")
         before = await view(store)
@@ -180,7 +180,7 @@ async def test_a_read_without_a_reader_sees_the_board_and_moves_nothing_and_name
 
 
 async def test_a_superseded_entry_is_kept_but_hidden_unless_asked_for(store):
-    async with opened(store):
+    async with store:
         old = await post(store, "audit", "race in login", scope="wf", kind="question", tags=["sec"])
         before = (await read(store, None, "wf", since=0)).entries
         new = await post(store, "audit", "race in refresh, not login", supersedes=old.id)
@@ -196,7 +196,7 @@ async def test_a_superseded_entry_is_kept_but_hidden_unless_asked_for(store):
 
 
 async def test_only_the_author_supersedes_an_entry_and_only_once_in_its_own_scope(store):
-    async with opened(store):
+    async with store:
         old = await post(store, "audit", "v1", scope="wf")
         async with refused(store, NotOwner, "'audit'"):
             await post(store, "impl", "v2", supersedes=old.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from teamroom.errors import Conflict, Invalid, NotFound, NotOwner
-from tests.contract.support import claim, events, handoff, holders, lease, opened, refused, register, view
+from tests.contract.support import claim, events, handoff, holders, lease, refused, register, view
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,7 +21,7 @@ FIELDS = {
 
 
 async def test_a_handoff_is_stored_and_sent_to_its_recipients_as_a_handoff_message_carrying_the_record(store):
-    async with opened(store):
+    async with store:
         await register(store, "reviewer")
         sent = await handoff(
             store, "impl", "fix-refresh", summary="half done", next_step="the tests", to=["reviewer"], **FIELDS
@@ -39,7 +39,7 @@ async def test_a_handoff_is_stored_and_sent_to_its_recipients_as_a_handoff_messa
 
 
 async def test_resume_takes_the_newest_open_handoff_addressed_to_the_caller_once_and_logs_who_took_it(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "reviewer")
         older = await handoff(store, "impl", "older", to=["reviewer"])
         newer = await handoff(store, "audit", "newer", to=["reviewer"])
@@ -59,7 +59,7 @@ async def test_resume_takes_the_newest_open_handoff_addressed_to_the_caller_once
 
 
 async def test_a_handoff_to_a_role_is_taken_by_a_member_even_one_registered_after_it(store):
-    async with opened(store):
+    async with store:
         await register(store, "rev-1", "reviewer")
         sent = await handoff(store, "impl", "fix", to=["@reviewers"])
         await register(store, "rev-2", "reviewer")
@@ -72,10 +72,10 @@ async def test_a_handoff_to_a_role_is_taken_by_a_member_even_one_registered_afte
 
 
 async def test_an_agent_resuming_its_own_task_gets_its_own_last_checkpoint(store, make_store):
-    async with opened(store):
+    async with store:
         await handoff(store, "impl", "fix", summary="first checkpoint")
         last = await handoff(store, "impl", "fix", summary="second checkpoint")
-    async with opened(make_store()) as after_a_crash:
+    async with make_store() as after_a_crash:
         by_task = await after_a_crash.resume("impl", "fix", None)
         by_nothing = await after_a_crash.resume("impl", None, None)
     assert (last.recipients, last.message_id) == ([], None)
@@ -86,7 +86,7 @@ async def test_an_agent_resuming_its_own_task_gets_its_own_last_checkpoint(store
 
 
 async def test_a_taker_resuming_again_gets_the_same_record_and_nothing_changes(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "reviewer")
         sent = await handoff(store, "impl", "fix", to=["reviewer"])
         first = await store.resume("reviewer", None, sent.handoff_id)
@@ -99,7 +99,7 @@ async def test_a_taker_resuming_again_gets_the_same_record_and_nothing_changes(s
 
 
 async def test_a_handoff_taken_by_one_agent_is_refused_to_another_and_the_refusal_says_who(store):
-    async with opened(store):
+    async with store:
         sent = await handoff(store, "impl", "fix")
         await store.resume("rev-1", "fix", None)
         await register(store, "rev-2")
@@ -112,7 +112,7 @@ async def test_a_handoff_taken_by_one_agent_is_refused_to_another_and_the_refusa
 
 
 async def test_resume_with_nothing_to_take_is_not_found(store):
-    async with opened(store):
+    async with store:
         await register(store, "impl")
         for task, handoff_id in ((None, None), ("nope", None), (None, "h99"), (None, "x")):
             async with refused(store, NotFound):
@@ -120,7 +120,7 @@ async def test_resume_with_nothing_to_take_is_not_found(store):
 
 
 async def test_resume_acknowledges_the_takers_own_handoff_message_only(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "reviewer")
         await register(store, "other")
         await handoff(store, "impl", "fix", to=["reviewer", "other"])
@@ -135,7 +135,7 @@ async def test_resume_acknowledges_the_takers_own_handoff_message_only(store, cl
 
 
 async def test_after_handing_a_task_on_an_agent_does_not_get_its_older_records_back(store):
-    async with opened(store):
+    async with store:
         await register(store, "next")
         await handoff(store, "impl", "fix", summary="checkpoint")
         await store.resume("impl", None, None)
@@ -146,7 +146,7 @@ async def test_after_handing_a_task_on_an_agent_does_not_get_its_older_records_b
 
 
 async def test_a_handoff_to_an_unknown_agent_is_not_found_and_stores_and_transfers_nothing(store):
-    async with opened(store):
+    async with store:
         await claim(store, "impl", ["src/auth/**"])
         async with refused(store, NotFound, "known agents"):
             await handoff(store, "impl", "fix", to=["reviewr"], transfer_locks=True)
@@ -158,7 +158,7 @@ async def test_a_handoff_to_an_unknown_agent_is_not_found_and_stores_and_transfe
 
 
 async def test_transferred_locks_are_held_for_the_handoff_and_move_to_the_taker_for_their_own_ttl(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "rev")
         claimed = await claim(store, "impl", ["src/auth/**", "deploy:staging"], ttl=600)
         sent = await handoff(store, "impl", "fix", to=["rev"], transfer_locks=True)
@@ -187,7 +187,7 @@ async def test_transferred_locks_are_held_for_the_handoff_and_move_to_the_taker_
 
 
 async def test_a_checkpoint_with_transfer_keeps_its_writers_locks_past_their_ttl(store, clock):
-    async with opened(store):
+    async with store:
         await claim(store, "impl", ["src/auth/refresh.py"], ttl=60)
         await handoff(store, "impl", "fix", transfer_locks=True)
         clock.advance(3600)  # the writer crashed and came back an hour later
@@ -200,7 +200,7 @@ async def test_a_checkpoint_with_transfer_keeps_its_writers_locks_past_their_ttl
 
 
 async def test_locks_held_for_a_handoff_nobody_takes_are_free_after_a_day(store, clock):
-    async with opened(store):
+    async with store:
         await claim(store, "impl", ["src/auth/refresh.py"])
         await handoff(store, "impl", "fix", transfer_locks=True)
         clock.advance(24 * 3600 + 1)
@@ -211,7 +211,7 @@ async def test_locks_held_for_a_handoff_nobody_takes_are_free_after_a_day(store,
 
 
 async def test_without_transfer_the_locks_stay_with_the_writer(store):
-    async with opened(store):
+    async with store:
         await register(store, "rev")
         await claim(store, "impl", ["src/auth/**"])
         sent = await handoff(store, "impl", "fix", to=["rev"])

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from teamroom.errors import NotFound, NotOwner
-from tests.contract.support import claim, events, holders, opened, refused, view
+from tests.contract.support import claim, events, holders, refused, view
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,7 +21,7 @@ async def _tokens(store, agent: str) -> dict[str, int]:
 
 
 async def test_a_claim_grants_every_resource_each_with_its_own_token_and_later_grants_get_greater_ones(store):
-    async with opened(store):
+    async with store:
         first = await claim(store, "a", ["src/app.py", "docs/**", "deploy:prod"], reason="release")
         later = await claim(store, "b", ["lib/x.py"])
         listed = (await store.locks(None, None, None, None)).locks
@@ -37,7 +37,7 @@ async def test_a_claim_grants_every_resource_each_with_its_own_token_and_later_g
 
 
 async def test_exclusive_is_refused_by_any_overlap_and_shared_only_by_an_exclusive_one(store):
-    async with opened(store):
+    async with store:
         await claim(store, "a", ["src/auth/**"], reason="refactoring auth")
         refusals = [await claim(store, "b", ["src/*/login.py"], mode) for mode in ("exclusive", "shared")]
         elsewhere = await claim(store, "b", ["src/billing/**"])
@@ -56,7 +56,7 @@ async def test_exclusive_is_refused_by_any_overlap_and_shared_only_by_an_exclusi
 
 
 async def test_a_claim_with_one_conflict_grants_nothing_and_leaves_the_locks_as_they_were(store):
-    async with opened(store):
+    async with store:
         await claim(store, "a", ["b.py"])
         await claim(store, "x", ["a.py"])  # x is known: its refused claims below write nothing else
         before = await view(store)
@@ -69,7 +69,7 @@ async def test_a_claim_with_one_conflict_grants_nothing_and_leaves_the_locks_as_
 
 
 async def test_a_callers_own_locks_never_conflict_with_its_claims(store):
-    async with opened(store):
+    async with store:
         await claim(store, "a", ["src/**"])
         inner = await claim(store, "a", ["src/app.py"], "shared")
         held = await _tokens(store, "a")
@@ -77,7 +77,7 @@ async def test_a_callers_own_locks_never_conflict_with_its_claims(store):
 
 
 async def test_claiming_what_you_hold_renews_it_from_now_and_keeps_its_token(store, clock):
-    async with opened(store):
+    async with store:
         [first] = (await claim(store, "a", ["x.py"], ttl=60, reason="first")).locks
         clock.advance(50)
         [again] = (await claim(store, "a", ["x.py"], ttl=60)).locks
@@ -92,7 +92,7 @@ async def test_claiming_what_you_hold_renews_it_from_now_and_keeps_its_token(sto
 
 
 async def test_an_expired_lock_is_taken_over_with_a_greater_token_and_the_takeover_is_logged(store, clock):
-    async with opened(store):
+    async with store:
         [old] = (await claim(store, "a", ["src/auth/**"], ttl=30)).locks
         clock.advance(30)
         listed = (await store.locks(None, None, None, None)).locks
@@ -108,7 +108,7 @@ async def test_an_expired_lock_is_taken_over_with_a_greater_token_and_the_takeov
 
 
 async def test_reclaiming_your_own_expired_lock_is_a_new_grant_with_a_new_token(store, clock):
-    async with opened(store):
+    async with store:
         [old] = (await claim(store, "a", ["x.py"], ttl=30)).locks
         clock.advance(31)
         [new] = (await claim(store, "a", ["x.py"])).locks
@@ -116,7 +116,7 @@ async def test_reclaiming_your_own_expired_lock_is_a_new_grant_with_a_new_token(
 
 
 async def test_fencing_tokens_only_grow_through_releases_mode_changes_and_takeovers(store, clock):
-    async with opened(store):
+    async with store:
         seen = []
         for step in range(3):
             seen += [g.token for g in (await claim(store, "a", ["x.py", "y.py"], ttl=10)).locks]
@@ -130,14 +130,14 @@ async def test_fencing_tokens_only_grow_through_releases_mode_changes_and_takeov
 
 
 async def test_a_refusal_lists_fifty_conflicts_and_counts_the_rest(store):
-    async with opened(store):
+    async with store:
         await claim(store, "a", [f"src/f{i}.py" for i in range(60)])
         refusal = await claim(store, "b", ["src/**"])
     assert not refusal.granted and len(refusal.conflicts) == 50 and refusal.more_conflicts == 10
 
 
 async def test_concurrent_claims_through_two_clients_grant_each_resource_to_one_holder(store, make_store):
-    async with opened(store), opened(make_store()) as other:
+    async with store, make_store() as other:
         files = [f"src/m{i}.py" for i in range(6)]
         attempts = [(s, f"p{i}", file) for i, s in enumerate((store, other, store, other)) for file in files]
         results = await asyncio.gather(*(claim(s, agent, [file]) for s, agent, file in attempts))
@@ -153,7 +153,7 @@ async def test_concurrent_claims_through_two_clients_grant_each_resource_to_one_
 
 
 async def test_lock_clear_in_is_the_time_until_the_first_blocking_lock_expires_and_reads_only(store, clock):
-    async with opened(store):
+    async with store:
         free = await store.lock_clear_in("b", ["src/app.py"], "exclusive")
         await claim(store, "a", ["src/**"], "shared", ttl=100)
         await claim(store, "c", ["src/app.py"], "shared", ttl=40)
@@ -170,7 +170,7 @@ async def test_lock_clear_in_is_the_time_until_the_first_blocking_lock_expires_a
 
 
 async def test_heartbeat_renews_every_live_lock_by_its_own_ttl_keeping_tokens(store, clock):
-    async with opened(store):
+    async with store:
         await claim(store, "a", ["short.py"], ttl=60)
         await claim(store, "a", ["long.py"], ttl=600)
         tokens = await _tokens(store, "a")
@@ -189,7 +189,7 @@ async def test_heartbeat_renews_every_live_lock_by_its_own_ttl_keeping_tokens(st
 
 
 async def test_release_without_resources_releases_everything_the_caller_holds(store):
-    async with opened(store):
+    async with store:
         await claim(store, "a", ["x.py", "lib/**"])
         await claim(store, "b", ["y.py"])
         released = await store.release_lock("a", None)
@@ -201,7 +201,7 @@ async def test_release_without_resources_releases_everything_the_caller_holds(st
 
 
 async def test_a_release_naming_a_lock_of_another_holder_or_of_nobody_releases_nothing(store):
-    async with opened(store):
+    async with store:
         await claim(store, "a", ["mine.py", "also-mine.py"])
         await claim(store, "b", ["theirs.py"])
         async with refused(store, NotOwner, "'b'", "nothing was released"):
@@ -213,7 +213,7 @@ async def test_a_release_naming_a_lock_of_another_holder_or_of_nobody_releases_n
 
 
 async def test_an_expired_lock_nobody_takes_over_is_dropped_within_the_hour_and_logged(store, clock):
-    async with opened(store):
+    async with store:
         [lock] = (await claim(store, "a", ["x.py"], ttl=60)).locks
         clock.advance(60 + 3600)
         await store.heartbeat("b", None, None, None)  # any write does the housekeeping
@@ -227,7 +227,7 @@ async def test_an_expired_lock_nobody_takes_over_is_dropped_within_the_hour_and_
 
 
 async def test_locks_lists_the_live_locks_overlapping_a_resource_by_holder_with_a_limit(store, clock):
-    async with opened(store):
+    async with store:
         await claim(store, "a", ["src/auth/**", "deploy:prod"], reason="r")
         await claim(store, "b", ["src/billing/pay.py", "README.md"], "shared")
         await claim(store, "c", ["src/auth/gone.py"], ttl=1)

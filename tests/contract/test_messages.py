@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from teamroom.errors import Invalid, LeaseExpired, NotFound, NotOwner
-from tests.contract.support import bodies, events, lease, opened, refused, register, send, view
+from tests.contract.support import bodies, events, lease, refused, register, send, view
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,7 +27,7 @@ def _receipt(polled) -> str:
 
 
 async def test_a_send_gives_each_recipient_its_own_queued_delivery_in_a_thread_named_after_the_message(store):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b", "c")
         sent = await send(store, "a", ["b", "c"], "hi", subject="s", kind="question", payload={"n": 1})
         thread = await store.thread(None, sent.thread_id, 100)
@@ -42,7 +42,7 @@ async def test_a_send_gives_each_recipient_its_own_queued_delivery_in_a_thread_n
 
 
 async def test_a_role_address_reaches_every_agent_of_that_role_or_capability_but_the_sender(store):
-    async with opened(store):
+    async with store:
         await register(store, "lead", "builder")
         await register(store, "b1", "builder")
         await register(store, "b2", "reviewer", ["builder"])
@@ -55,7 +55,7 @@ async def test_a_role_address_reaches_every_agent_of_that_role_or_capability_but
 
 
 async def test_all_reaches_every_other_agent_seen_in_the_last_fifteen_minutes(store, clock):
-    async with opened(store):
+    async with store:
         await register(store, "old")
         clock.advance(15 * 60 + 1)
         await _team(store, "lead", "a", "b")
@@ -64,7 +64,7 @@ async def test_all_reaches_every_other_agent_seen_in_the_last_fifteen_minutes(st
 
 
 async def test_an_unknown_recipient_or_a_group_with_no_member_is_not_found_and_sends_nothing(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "lead", "builder")
         async with refused(store, NotFound, "'bilder'", "known agents: builder, lead"):
             await send(store, "lead", ["builder", "bilder"])
@@ -76,7 +76,7 @@ async def test_an_unknown_recipient_or_a_group_with_no_member_is_not_found_and_s
 
 
 async def test_the_same_idempotency_key_from_the_same_sender_returns_the_first_message_and_sends_nothing(store):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b", "c")
         first = await send(store, "a", "b", "once", idempotency_key="job-7")
         before = await view(store)
@@ -93,7 +93,7 @@ async def test_the_same_idempotency_key_from_the_same_sender_returns_the_first_m
 
 
 async def test_reply_to_joins_the_original_thread_and_goes_back_to_its_sender(store):
-    async with opened(store):
+    async with store:
         await _team(store, "lead", "w")
         question = await send(store, "lead", "w", "status?", kind="question", thread_id="auth")
         answer = await send(store, "w", None, "green", kind="answer", reply_to=question.message_id)
@@ -114,7 +114,7 @@ async def test_reply_to_joins_the_original_thread_and_goes_back_to_its_sender(st
 
 
 async def test_lease_hands_out_the_highest_priority_first_then_the_oldest(store):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         for body, priority in [("n1", "normal"), ("l1", "low"), ("u1", "urgent"), ("n2", "normal"), ("h1", "high")]:
             await send(store, "a", "b", body, priority=priority)
@@ -125,7 +125,7 @@ async def test_lease_hands_out_the_highest_priority_first_then_the_oldest(store)
 
 
 async def test_lease_filters_by_kind_and_thread(store):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         await send(store, "a", "b", "q", kind="question")
         await send(store, "a", "b", "d", kind="dispatch", thread_id="auth")
@@ -139,7 +139,7 @@ async def test_lease_filters_by_kind_and_thread(store):
 async def test_a_leased_delivery_comes_back_only_when_its_lease_lapses_with_the_next_attempt_and_a_new_receipt(
     store, clock
 ):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         sent = await send(store, "a", "b")
         [first] = (await lease(store, "b", lease_seconds=60)).messages
@@ -153,7 +153,7 @@ async def test_a_leased_delivery_comes_back_only_when_its_lease_lapses_with_the_
 
 
 async def test_only_the_current_receipt_of_the_callers_own_live_lease_acks_and_a_bad_one_acks_nothing(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b", "c")
         await send(store, "a", ["b", "c"])
         await send(store, "a", "b")
@@ -180,7 +180,7 @@ async def test_only_the_current_receipt_of_the_callers_own_live_lease_acks_and_a
 
 
 async def test_an_acked_delivery_never_comes_back_and_acking_it_again_is_harmless(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         sent = await send(store, "a", "b")
         receipt = _receipt(await lease(store, "b", lease_seconds=10))
@@ -197,7 +197,7 @@ async def test_an_acked_delivery_never_comes_back_and_acking_it_again_is_harmles
 
 
 async def test_nack_queues_the_delivery_again_after_retry_after_with_the_next_attempt(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         await send(store, "a", "b")
         receipt = _receipt(await lease(store, "b"))
@@ -211,7 +211,7 @@ async def test_nack_queues_the_delivery_again_after_retry_after_with_the_next_at
 
 
 async def test_the_last_attempt_goes_dead_whether_nacked_or_lapsed_and_the_sender_is_told_in_the_thread(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         by_nack = await send(store, "a", "b", "one", subject="job", max_attempts=2)
         by_lapse = await send(store, "a", "b", "two", max_attempts=1)
@@ -235,7 +235,7 @@ async def test_the_last_attempt_goes_dead_whether_nacked_or_lapsed_and_the_sende
 
 
 async def test_a_delivery_past_its_ttl_expires_at_the_next_write_of_anyone_and_the_sender_is_told(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b", "c")
         sent = await send(store, "a", "b", ttl_seconds=60)
         leased = await send(store, "a", "b", ttl_seconds=60)
@@ -252,7 +252,7 @@ async def test_a_delivery_past_its_ttl_expires_at_the_next_write_of_anyone_and_t
 
 
 async def test_heartbeat_renews_every_live_lease_by_its_own_original_duration(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         for body in ("short", "long", "waiting"):
             await send(store, "a", "b", body)
@@ -269,7 +269,7 @@ async def test_heartbeat_renews_every_live_lease_by_its_own_original_duration(st
 
 
 async def test_no_delivery_is_leased_to_two_callers_at_once_even_through_two_clients(store, make_store):
-    async with opened(store), opened(make_store()) as other:
+    async with store, make_store() as other:
         await _team(store, "lead", "w")
         for i in range(30):
             await send(store, "lead", "w", f"job {i}")
@@ -282,7 +282,7 @@ async def test_no_delivery_is_leased_to_two_callers_at_once_even_through_two_cli
 
 
 async def test_next_ready_in_says_when_a_delivery_can_be_leased_and_changes_nothing(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         assert await store.next_ready_in("b", None, None) is None
         await send(store, "a", "b", kind="question")
@@ -299,7 +299,7 @@ async def test_next_ready_in_says_when_a_delivery_can_be_leased_and_changes_noth
 
 
 async def test_the_inbox_shows_what_waits_without_leasing_it(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         await send(store, "a", "b", "low", priority="low")
         await send(store, "a", "b", "urgent", priority="urgent")
@@ -316,7 +316,7 @@ async def test_the_inbox_shows_what_waits_without_leasing_it(store, clock):
 
 
 async def test_a_thread_lists_its_messages_in_the_order_sent_with_where_each_delivery_stands(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b", "c")
         first = await send(store, "a", ["b", "c"], "one")
         await send(store, "b", "a", "two", thread_id=first.thread_id)
@@ -339,7 +339,7 @@ async def test_a_thread_lists_its_messages_in_the_order_sent_with_where_each_del
 
 
 async def test_ack_then_lease_acks_and_leases_in_one_transaction_and_a_refused_receipt_does_neither(store):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         one, two, _ = [await send(store, "a", "b", body) for body in ("one", "two", "three")]
         first = _receipt(await lease(store, "b", limit=1))
@@ -356,7 +356,7 @@ async def test_ack_then_lease_acks_and_leases_in_one_transaction_and_a_refused_r
 
 
 async def test_acting_for_an_agent_leaves_its_liveness_alone_and_the_log_names_who_acted(store, clock):
-    async with opened(store):
+    async with store:
         await _team(store, "a", "b")
         clock.advance(600)
         await register(store, "human")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.contract.support import claim, opened, read, register, send
+from tests.contract.support import claim, read, register, send
 
 pytestmark = pytest.mark.asyncio
 
@@ -20,7 +20,7 @@ WOKEN_WITHIN = 5.0
 
 
 async def test_a_commit_between_taking_the_token_and_waiting_is_not_missed(store):
-    async with opened(store):
+    async with store:
         await register(store, "a")
         token = store.change_token()
         await register(store, "b")
@@ -32,7 +32,7 @@ async def test_a_commit_between_taking_the_token_and_waiting_is_not_missed(store
 
 
 async def test_a_waiter_wakes_when_another_client_commits(store, make_store):
-    async with opened(store), opened(make_store()) as other:
+    async with store, make_store() as other:
         await register(store, "waiter")
         await register(other, "sender")
         token = store.change_token()
@@ -47,7 +47,7 @@ async def test_a_waiter_wakes_when_another_client_commits(store, make_store):
 
 
 async def test_every_waiter_of_a_client_wakes_on_one_commit(store, make_store):
-    async with opened(store), opened(make_store()) as other:
+    async with store, make_store() as other:
         await register(store, "a")
         token = store.change_token()
         waiters = [asyncio.create_task(store.wait_for_change(token, LONG)) for _ in range(5)]
@@ -58,7 +58,7 @@ async def test_every_waiter_of_a_client_wakes_on_one_commit(store, make_store):
 
 
 async def test_a_wait_that_sees_no_commit_ends_at_its_timeout_and_says_so(store):
-    async with opened(store):
+    async with store:
         await register(store, "a")
         token = store.change_token()
         started = time.monotonic()
@@ -68,7 +68,7 @@ async def test_a_wait_that_sees_no_commit_ends_at_its_timeout_and_says_so(store)
 
 async def test_reads_of_any_client_wake_no_waiter(store, make_store):
     """A poll takes the token, reads when its next delivery is due and waits: a read that woke it would spin."""
-    async with opened(store), opened(make_store()) as other:
+    async with store, make_store() as other:
         await register(store, "a")
         await claim(store, "a", ["x.py"])
         await send(store, "a", "a", "to self")
