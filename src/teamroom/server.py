@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
@@ -199,15 +200,39 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
     current: list[App] = []
 
     server = TeamroomServer(
-        "teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING"
+        "teamroom",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level="WARNING",
+        tools=list(_tools()),
     )
-    _agent_tools(server)
-    _message_tools(server)
-    _lock_tools(server)
-    _board_tools(server)
-    _handoff_tools(server)
     _resources(server, current)
     return server
+
+
+class _ToolTable:
+    """Stands in for the server while the tool functions are declared, collecting them as `Tool`s."""
+
+    def __init__(self) -> None:
+        self.tools: list[Tool] = []
+
+    def tool(self, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.tools.append(Tool.from_function(fn, **options))
+            return fn
+
+        return add
+
+
+@functools.cache
+def _tools() -> tuple[Tool, ...]:
+    """Every tool, built once per process: the SDK derives each one's schemas with pydantic (~0.2 s for
+    all of them), and the tools hold no state of a server (they find the store through their Context)."""
+    table = _ToolTable()
+    for declare in (_agent_tools, _message_tools, _lock_tools, _board_tools, _handoff_tools):
+        declare(table)
+    return tuple(table.tools)
 
 
 def _store(ctx: Ctx) -> Store:
@@ -221,7 +246,7 @@ def _me(ctx: Ctx, agent: str | None) -> str | None:
 # --- agents ---------------------------------------------------------------------------------
 
 
-def _agent_tools(server: TeamroomServer) -> None:
+def _agent_tools(server: _ToolTable) -> None:
     @server.tool(annotations=IDEMPOTENT)
     async def register(
         ctx: Ctx,
@@ -264,7 +289,7 @@ def _agent_tools(server: TeamroomServer) -> None:
 # --- messages -------------------------------------------------------------------------------
 
 
-def _message_tools(server: TeamroomServer) -> None:
+def _message_tools(server: _ToolTable) -> None:
     @server.tool(annotations=WRITE)
     async def send(
         ctx: Ctx,
@@ -353,7 +378,7 @@ ResourcesArg = Annotated[
 ]
 
 
-def _lock_tools(server: TeamroomServer) -> None:
+def _lock_tools(server: _ToolTable) -> None:
     """claim_lock, release_lock, locks."""
 
     @server.tool(annotations=WRITE)
@@ -401,7 +426,7 @@ def _lock_tools(server: TeamroomServer) -> None:
 # --- board ----------------------------------------------------------------------------------
 
 
-def _board_tools(server: TeamroomServer) -> None:
+def _board_tools(server: _ToolTable) -> None:
     @server.tool(annotations=WRITE)
     async def post_finding(
         ctx: Ctx,
@@ -447,7 +472,7 @@ def _board_tools(server: TeamroomServer) -> None:
 # --- handoffs -------------------------------------------------------------------------------
 
 
-def _handoff_tools(server: TeamroomServer) -> None:
+def _handoff_tools(server: _ToolTable) -> None:
     @server.tool(annotations=WRITE)
     async def handoff(
         ctx: Ctx,
