@@ -393,11 +393,12 @@ class Worker:
 
     async def _take(self) -> Job | None:
         """One job, or None after an idle wait (what poll's wait_seconds does, but a stop ends it)."""
-        token = self.store.change_token()  # before looking, so work that lands in between wakes us
         with anyio.CancelScope(shield=True):  # a lease taken must reach us: never cancel it midway
             job = await self.source.claim()
         if job is not None:
             return job
+        # After the claim (its own write moves the token) and before looking, as poll does.
+        token = self.store.change_token()
         ready_in = await self.source.ready_in()
         if ready_in != 0:
             wait = IDLE_WAIT_S if ready_in is None else min(IDLE_WAIT_S, ready_in)
