@@ -487,11 +487,11 @@ def _source_class(options: Options) -> type[MessageSource] | type[TaskSource]:
 
 async def serve(options: Options, settings: Settings) -> int:
     """Register the agent and work until stopped; 0 after a clean stop."""
-    from teamroom.console import open_store
+    from teamroom.console import store_for
 
     options = options.check()
     source_class = _source_class(options)
-    async with open_store(settings, create=True) as store:
+    async with store_for(settings, create=True) as store:
         await agent_tools.register(store, options.agent, role=options.role)
         worker = Worker(store, source_class(store, options, settings), options, settings)
         log.info(
