@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--kinds", type=_names, metavar="K,...", help="only messages of these kinds (default: every kind)"
     )
-    worker.add_argument("--tasks", action="store_true", help="take the tasks AGENT may claim instead of messages")
+    worker.add_argument("--tasks", action="store_true", help="claim tasks instead (refused: no task list yet)")
     worker.add_argument("--concurrency", type=int, default=1, metavar="N", help="run N commands at once (default 1)")
     worker.add_argument(
         "--timeout", type=float, default=3600, metavar="S",

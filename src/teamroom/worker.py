@@ -1,17 +1,18 @@
 """``teamroom worker AGENT -- CMD``: any command as an agent (SPEC.md §10).
 
 The worker opens the agents' store itself and calls the same tools/ functions as the MCP server,
-so it needs no server. Each of its slots takes one piece of work at a time (a message; with
-``--tasks``, a task), runs CMD with it as JSON on stdin, keeps the lease alive while CMD runs, and
-then acks (replying with CMD's stdout) or gives the work back with the tail of stderr as the reason.
-What the store does with a give-back (redelivery, dead after max_attempts, the sender told) is the
-store's rule, not the worker's.
+so it needs no server. Each of its slots takes one message at a time, runs CMD with it as JSON on
+stdin, keeps the lease alive while CMD runs, and then acks (replying with CMD's stdout) or gives the
+message back with the tail of stderr as the reason. What the store does with a give-back
+(redelivery, dead after max_attempts, the sender told) is the store's rule, not the worker's.
+
+``--tasks`` (claim tasks instead) is refused until teamroom has the shared task list (SPEC.md §3,
+Tasks): a source with the shape of `MessageSource` over task_claim, heartbeat and task_update.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -52,12 +53,6 @@ STDERR_TAIL_CHARS = 2000
 NO_REPLY_KINDS = frozenset({"result", "delivery_failed"})
 
 
-class Unavailable(TeamroomError):
-    """This teamroom cannot do that."""
-
-    code = "unavailable"
-
-
 @dataclass(frozen=True)
 class Options:
     """What ``teamroom worker`` was asked to do (flags, checked by `check`)."""
@@ -85,8 +80,11 @@ class Options:
         for kind in self.kinds or ():
             if kind not in MESSAGE_KINDS:
                 raise Invalid(f"--kinds: unknown kind {kind!r}; kinds are {', '.join(MESSAGE_KINDS)}")
-        if self.tasks and self.kinds:
-            raise Invalid("--kinds filters messages; a worker with --tasks takes tasks, so drop one of them")
+        if self.tasks:
+            raise Invalid(
+                "--tasks: this teamroom has no shared task list yet, so there are no tasks to claim;"
+                " run the worker without --tasks to take AGENT's messages"
+            )
         _bounded("--concurrency", self.concurrency, 1, 64)
         _bounded("--lease", self.lease, *Limits.LEASE_SECONDS)
         if self.timeout is not None:
@@ -188,50 +186,7 @@ class MessageSource:
         return f"nacked ({nacked.state})"
 
 
-class TaskSource:
-    """The tasks the agent may claim: task_claim, heartbeat, task_update (SPEC.md §3, Tasks).
-
-    A draft against the contract, waiting for the tasks area: `open` refuses while
-    ``teamroom.tools.tasks`` does not exist.
-    """
-
-    noun = "tasks"
-
-    def __init__(self, store: Store, options: Options, settings: Settings) -> None:
-        from teamroom.tools import tasks  # type: ignore[attr-defined]
-
-        self.tasks, self.store, self.options = tasks, store, options
-
-    @staticmethod
-    def available() -> bool:
-        return importlib.util.find_spec("teamroom.tools.tasks") is not None
-
-    async def claim(self) -> Job | None:
-        got = await self.tasks.task_claim(self.store, self.options.agent, lease_seconds=self.options.lease)
-        task = got.task
-        if task is None:
-            return None
-        env = {ENV_TASK_ID: task.id, ENV_FROM: task.created_by, ENV_ATTEMPT: str(task.attempt)}
-        stdin = json.dumps(task.model_dump(mode="json", by_alias=True), ensure_ascii=False).encode()
-        return Job(task.id, str(task.token), str(task.attempt), task.created_by, None, stdin, env)
-
-    async def ready_in(self) -> float | None:
-        return None  # wake on any change
-
-    async def renew(self) -> int:
-        return (await agent_tools.heartbeat(self.store, self.options.agent)).leases_renewed
-
-    async def finish(self, job: Job, outcome: Outcome) -> str:
-        state = {"ok": "done", "failed": "failed", "given_back": "pending"}[outcome.status]
-        await self.tasks.task_update(
-            self.store, self.options.agent, job.id, state, token=int(job.handle),
-            result=outcome.stdout if outcome.status == "ok" else None,
-            note=outcome.reason or None,
-        )  # fmt: skip
-        return state
-
-
-Source = MessageSource | TaskSource
+Source = MessageSource  # and a TaskSource, once tasks exist (see the module's docstring)
 
 
 # --- running one command ------------------------------------------------------------------------
@@ -477,26 +432,17 @@ class Worker:
 # --- entry point ----------------------------------------------------------------------------------
 
 
-def _source_class(options: Options) -> type[MessageSource] | type[TaskSource]:
-    if not options.tasks:
-        return MessageSource
-    if not TaskSource.available():
-        raise Unavailable("tasks are not available in this teamroom; run the worker without --tasks to take messages")
-    return TaskSource
-
-
 async def serve(options: Options, settings: Settings) -> int:
     """Register the agent and work until stopped; 0 after a clean stop."""
     from teamroom.console import store_for
 
     options = options.check()
-    source_class = _source_class(options)
     async with store_for(settings, create=True) as store:
         await agent_tools.register(store, options.agent, role=options.role)
-        worker = Worker(store, source_class(store, options, settings), options, settings)
+        worker = Worker(store, MessageSource(store, options, settings), options, settings)
         log.info(
             "worker %s taking %s%s, %d at a time: %s",
-            options.agent, source_class.noun, f" ({','.join(options.kinds)})" if options.kinds else "",
+            options.agent, MessageSource.noun, f" ({','.join(options.kinds)})" if options.kinds else "",
             options.concurrency, shlex.join(options.command),
         )  # fmt: skip
         try:
