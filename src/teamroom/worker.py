@@ -30,7 +30,7 @@ from anyio.abc import ByteReceiveStream, ByteSendStream, Process
 from teamroom.config import ENV_AGENT, ENV_DB, Settings
 from teamroom.errors import Invalid, TeamroomError
 from teamroom.schemas.common import MESSAGE_KINDS, Limits
-from teamroom.store import Store
+from teamroom.store import Store, open_store
 from teamroom.tools import _check
 from teamroom.tools import agents as agent_tools
 from teamroom.tools import messages as message_tools
@@ -434,10 +434,8 @@ class Worker:
 
 async def serve(options: Options, settings: Settings) -> int:
     """Register the agent and work until stopped; 0 after a clean stop."""
-    from teamroom.console import store_for
-
     options = options.check()
-    async with store_for(settings, create=True) as store:
+    async with open_store(settings.db_path, durability=settings.durability) as store:
         await agent_tools.register(store, options.agent, role=options.role)
         worker = Worker(store, MessageSource(store, options, settings), options, settings)
         log.info(
