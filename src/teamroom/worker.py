@@ -395,10 +395,8 @@ class Worker:
             reason = f"cannot run {self.options.command[0]}: {exc.strerror or exc}"
             return Outcome("failed", "could not start", time.monotonic() - started, reason=reason)
         out, err = _Capture(Limits.BODY_BYTES + 1, tail=False), _Capture(4 * STDERR_TAIL_CHARS, tail=True)
-        now = anyio.current_time()
-        deadline = now + timeout if timeout is not None else float("inf")
-        if self.stopping:
-            deadline = min(deadline, self.stop_at + self.options.grace)
+        timeout_at = anyio.current_time() + timeout if timeout is not None else float("inf")
+        deadline = min(timeout_at, self.stop_at + self.options.grace) if self.stopping else timeout_at
         async with anyio.create_task_group() as pipes:
             assert process.stdin and process.stdout and process.stderr
             pipes.start_soon(_feed, process.stdin, job.stdin)
@@ -416,8 +414,8 @@ class Worker:
         seconds = time.monotonic() - started
         stderr = _text(err.data)
         if scope.cancelled_caught:
-            timed_out = timeout is not None and time.monotonic() - started >= timeout - 0.01
-            if not timed_out:
+            # Which deadline ended it: a stop lowers the scope's deadline below the timeout's.
+            if scope.deadline < timeout_at:
                 why = f"stopped after the {self.options.grace:g} s grace"
                 return Outcome("given_back", why, seconds, reason=f"worker stopping: {why}")
             why = f"timed out after {timeout:g} s"
