@@ -27,7 +27,7 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, Process
 
-from teamroom.config import ENV_AGENT, ENV_DB, Settings
+from teamroom.config import ENV_AGENT, ENV_DB, ENV_MESSAGE_ID, Settings
 from teamroom.errors import Invalid, TeamroomError
 from teamroom.schemas.common import MESSAGE_KINDS, Limits
 from teamroom.store import Store, open_store
@@ -37,7 +37,6 @@ from teamroom.tools import messages as message_tools
 
 log = logging.getLogger(__name__)
 
-ENV_MESSAGE_ID = "TEAMROOM_MESSAGE_ID"
 ENV_TASK_ID = "TEAMROOM_TASK_ID"
 ENV_FROM = "TEAMROOM_FROM"
 ENV_THREAD_ID = "TEAMROOM_THREAD_ID"
