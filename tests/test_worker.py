@@ -24,9 +24,11 @@ import pytest
 
 from teamroom import cli
 from teamroom.schemas import Event
+from teamroom.schemas.common import Limits
 from teamroom.store import Store, open_store
 from teamroom.tools import agents as agent_tools
 from teamroom.tools import messages as message_tools
+from teamroom.worker import clip_output
 
 pytestmark = pytest.mark.processes
 
@@ -303,6 +305,14 @@ def test_tasks_is_refused_with_what_to_do_instead(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert err.startswith("teamroom: invalid: --tasks: ") and "run the worker without --tasks" in err
     assert not db.exists()  # refused before anything was opened
+
+
+def test_output_is_cut_to_the_body_limit_even_where_bytes_that_are_not_utf8_grow_when_decoded() -> None:
+    limit = Limits.BODY_BYTES
+    for data in (b"a" * limit, b"\xff" * limit, b"a" * (limit + 1)):
+        text = clip_output(data, len(data))
+        assert len(text.encode()) <= limit
+        assert (text == data.decode()) if data == b"a" * limit else text.endswith(f"of {len(data)} bytes]")
 
 
 async def _known(store: Store, name: str) -> bool:

@@ -212,11 +212,17 @@ def _text(data: bytes) -> str:
 
 
 def clip_output(data: bytes, total: int, limit: int = Limits.BODY_BYTES) -> str:
-    """CMD's stdout as message text within the body limit, saying so when it was cut."""
-    if total <= limit:
-        return _text(data)
+    """CMD's stdout as message text within the body limit, saying so when it was cut.
+
+    Measured after decoding: each invalid byte becomes U+FFFD, three bytes of UTF-8, so binary
+    output under the limit can decode to a body over it (which send would refuse).
+    """
+    text = _text(data)
+    encoded = text.encode()
+    if total <= limit and len(encoded) <= limit:
+        return text
     note = f"\n[teamroom worker: output cut at {limit - 200} of {total} bytes]"
-    return _text(data[: limit - 200]) + note
+    return encoded[: limit - 200].decode("utf-8", "ignore") + note
 
 
 class _Capture:
