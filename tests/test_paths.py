@@ -80,6 +80,8 @@ def test_resources_are_normalised_and_classified(raw: str, text: str, kind: str,
         ("deploy:", "nothing after"),
         ("[z-a].py", "reversed"),
         ("a\tb", "control"),
+        ("a\x85b", "control"),
+        ("src/\x9b31m.py", "control"),
         ("x" * 1025, "limit"),
         ("a/" * 512, "once normalised"),
         ("[" * 1000, "once normalised"),
@@ -231,7 +233,7 @@ def test_two_plain_paths_overlap_exactly_when_equal(a: str, b: str) -> None:
 
 # First segments that a careless normal form turns into something else: a name (`odd:x`), a drive
 # (`a:b`, `C:`), a home directory (`~x`), or text `strip` eats (spaces, U+00A0, U+3000, U+0085).
-ODD_FIRSTS = ["odd:name.txt", "a:b.txt", "C:", "c:x", "~", "~x", " x", "\u00a0x", "\u3000", "\x85y", "db:prod",
+ODD_FIRSTS = ["odd:name.txt", "a:b.txt", "C:", "c:x", "~", "~x", " x", "\u00a0x", "\u3000", "\u2003y", "db:prod",
               "ab:*", "[o]dd:x", "a[:]b", "ab+c.d-e:f", "x:", "[ ]", "*:name.txt", "**", "*.txt"]  # fmt: skip
 LEADS = ["", "./", ".//", "z/../", "[.]/", " ", "./ "]
 LATER = ["a", "name.txt", "*.txt", "**", "[ab]", "..", ".", "x y", " ", "\u00a0", "b:c", "~"]

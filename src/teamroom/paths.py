@@ -147,7 +147,7 @@ def parse(raw: str) -> Resource:
         raise Invalid("a resource is empty; pass a path ('src/app.py'), a glob ('src/**') or a name ('deploy:prod')")
     if len(text) > MAX_CHARS:
         raise Invalid(f"resource {text[:40]!r}... is {len(text)} characters; the limit is {MAX_CHARS}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in text):  # C0, DEL and C1 (U+009B is CSI)
         raise Invalid(f"resource {text!r} contains control characters; remove them")
     if not text.isascii() and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
         raise Invalid(f"resource {text!r} is not valid unicode (a lone surrogate); send UTF-8 text")
