@@ -2,7 +2,8 @@
 PostgreSQL (a private cluster for the session, a fresh schema per test: see `tests/pg.py`).
 
 In-process tests talk to the server through the SDK's ``Client(server)``; process tests spawn
-real ``teamroom serve`` subprocesses (see `tests/procs.py`).
+real ``teamroom serve`` subprocesses (see `tests/procs.py`), or use the session's shared ones
+(``team``) when their claim is about processes sharing a store, not about a process's lifetime.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from mcp import Client
@@ -21,10 +22,37 @@ from teamroom.server import build_server
 from teamroom.store import ManualClock
 from tests import pg
 
+if TYPE_CHECKING:
+    from tests.procs import Served, Team
+
+SHARED_SERVERS = 5
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"  # session-wide, so that the shared servers below can live across tests
+
+
+@pytest.fixture(scope="session")
+async def shared_servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Path, list[Served]]]:
+    """Five ``teamroom serve`` processes on one store, started once: each start costs 1-2 s of imports.
+
+    For tests whose claim is about several processes sharing a store, not about a process's
+    lifetime: none of these is ever killed (a test that kills one spawns its own on the same db).
+    """
+    from tests.procs import servers
+
+    db = tmp_path_factory.mktemp("team") / "teamroom.db"
+    async with servers(db, SHARED_SERVERS) as started:
+        yield db, started
+
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def team(shared_servers: tuple[Path, list[Served]]) -> Team:
+    """The shared servers, with names of this test's own (see `tests.procs.Team`)."""
+    from tests.procs import Team
+
+    return Team(*shared_servers)
 
 
 @pytest.fixture

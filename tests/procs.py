@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import sys
@@ -10,7 +11,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import Caller
@@ -71,3 +74,68 @@ async def served(
     finally:
         with contextlib.suppress(Exception, BaseExceptionGroup):  # the server may have been killed on purpose
             await stack.aclose()
+
+
+@asynccontextmanager
+async def servers(db: Path, count: int) -> AsyncIterator[list[Served]]:
+    """``count`` servers on one store, started in parallel (the first one alone: it migrates)."""
+    started: list[Served] = []
+    first, ready, done = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def hold() -> None:  # a client must be closed by the task that opened it
+        async with served(db) as call:
+            started.append(call)
+            first.set()
+            if len(started) == count:
+                ready.set()
+            await done.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hold)
+        await first.wait()
+        for _ in range(count - 1):
+            tg.start_soon(hold)
+        await ready.wait()
+        try:
+            yield started
+        finally:
+            done.set()
+
+
+class Acting:
+    """Calls on one server as one agent: the shared servers have no TEAMROOM_AGENT of their own."""
+
+    def __init__(self, server: Caller, agent: str) -> None:
+        self.server, self.agent = server, agent
+
+    async def __call__(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        return await self.server(tool, **{"agent": self.agent, **arguments})
+
+    async def resource(self, uri: str) -> str:
+        return await self.server.resource(uri)
+
+
+class Team:
+    """The session's shared servers (see the ``team`` fixture), seen by one test.
+
+    Every test shares the store, so each takes its own names: ``name('lead')`` is an agent, a role
+    or a scope no other test uses, ``path('src/**')`` a resource under a directory of its own.
+    Nothing another test left in the store can then match what this test looks for.
+    """
+
+    _tests = itertools.count(1)
+
+    def __init__(self, db: Path, started: list[Served]) -> None:
+        self.db, self.servers = db, started
+        self.prefix = f"t{next(self._tests)}"
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}-{base}"
+
+    def path(self, resource: str) -> str:
+        return f"{self.prefix}/{resource}"
+
+    def acting(self, *agents: str) -> list[Acting]:
+        """One caller per agent (its name made the test's own), each on a server of its own."""
+        assert len(agents) <= len(self.servers), "more agents than shared servers"
+        return [Acting(server, self.name(agent)) for server, agent in zip(self.servers, agents, strict=False)]

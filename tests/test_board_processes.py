@@ -1,4 +1,7 @@
-"""The board and handoffs across real ``teamroom serve`` processes: the user story, and crashes."""
+"""The board and handoffs across real ``teamroom serve`` processes: the user story, and crashes.
+
+The processes that are not killed are the session's shared servers (``team``).
+"""
 
 from __future__ import annotations
 
@@ -53,36 +56,36 @@ async def test_a_checkpoint_is_resumed_from_a_new_process_after_its_writer_was_k
     assert [e["subject"] for e in events if e["kind"] == "handoff_taken"] == [written["handoff_id"]]
 
 
-async def test_a_taker_killed_after_resuming_gets_the_same_handoff_back_in_a_new_process(db_path):
-    async with served(db_path, agent="impl") as first:
+async def test_a_taker_killed_after_resuming_gets_the_same_handoff_back_in_a_new_process(team):
+    [lead] = team.acting("lead")
+    impl = team.name("impl")
+    async with served(team.db, agent=impl) as first:
         await first("register", role="implementer")
-        async with served(db_path, agent="lead") as lead:
-            sent = await lead("handoff", task="fix-refresh", summary="planned", next_step="start", to="impl")
+        sent = await lead("handoff", task="fix-refresh", summary="planned", next_step="start", to=impl)
         taken = await first("resume")
         first.kill()
-    async with served(db_path, agent="impl") as second:
+    async with served(team.db, agent=impl) as second:
         again = await second("resume")
     assert taken["handoff"]["handoff_id"] == sent["handoff_id"] == again["handoff"]["handoff_id"]
     assert (taken["resumed_before"], again["resumed_before"]) == (False, True)
 
 
-async def test_locks_handed_off_with_transfer_cannot_be_claimed_by_a_third_process_before_the_taker_resumes(db_path):
-    async with served(db_path, agent="rev") as rev, served(db_path, agent="intruder") as intruder:
-        await rev("register", role="reviewer")
-        async with served(db_path, agent="impl") as impl:
-            claimed = await impl("claim_lock", resources=["src/auth/**"], reason="fixing refresh")
-            sent = await impl(
-                "handoff", task="fix-refresh", summary="fix in, tests to write", next_step="write the tests",
-                to="@reviewers", transfer_locks=True,
-            )  # fmt: skip
-            impl.kill()  # the writer is gone: the locks stay held for the handoff, not lost with it
-        in_between = await intruder("claim_lock", resources=["src/auth/login.py"])
-        taken = await rev("resume")
-        after = await intruder("claim_lock", resources=["src/auth/login.py"])
+async def test_locks_handed_off_with_transfer_cannot_be_claimed_by_a_third_process_before_the_taker_resumes(team):
+    rev, intruder = team.acting("rev", "intruder")
+    reviewers, auth = team.name("reviewer"), team.path("src/auth/**")
+    await rev("register", role=reviewers)
+    async with served(team.db, agent=team.name("impl")) as impl:
+        claimed = await impl("claim_lock", resources=[auth], reason="fixing refresh")
+        sent = await impl(
+            "handoff", task="fix-refresh", summary="fix in, tests to write", next_step="write the tests",
+            to=f"@{reviewers}s", transfer_locks=True,
+        )  # fmt: skip
+        impl.kill()  # the writer is gone: the locks stay held for the handoff, not lost with it
+    in_between = await intruder("claim_lock", resources=[team.path("src/auth/login.py")])
+    taken = await rev("resume")
+    after = await intruder("claim_lock", resources=[team.path("src/auth/login.py")])
     assert not in_between["granted"]
     assert [c["held_by"] for c in in_between["conflicts"]] == [f"handoff:{sent['handoff_id']}"]
-    assert [(lock["resource"], lock["token"]) for lock in taken["locks"]] == [
-        ("src/auth/**", claimed["locks"][0]["token"])
-    ]
+    assert [(lock["resource"], lock["token"]) for lock in taken["locks"]] == [(auth, claimed["locks"][0]["token"])]
     assert not after["granted"]
-    assert [c["held_by"] for c in after["conflicts"]] == ["rev"]
+    assert [c["held_by"] for c in after["conflicts"]] == [rev.agent]

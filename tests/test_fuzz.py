@@ -260,16 +260,16 @@ class Pools:
 
 async def seed(call, pools: Pools) -> None:
     """A few agents with roles, messages between them, and live receipts."""
-    for name, role in zip(AGENTS, ROLES, strict=True):
-        pools.learn(await call("register", agent=name, role=role, capabilities=["python"]))
     await refill(call, pools)
 
 
 async def refill(call, pools: Pools) -> None:
-    """The seed's roles again (a fuzzed register may have changed them), fresh messages and live receipts
-    for every agent, before each tool's turn."""
+    """The agents' roles, fresh messages and live receipts for every agent, before each tool's turn.
+
+    The roles again each time: a fuzzed `register` may have given both builders another role.
+    """
     for name, role in zip(AGENTS, ROLES, strict=True):
-        await call("register", agent=name, role=role)
+        pools.learn(await call("register", agent=name, role=role, capabilities=["python"]))
     for i in range(len(AGENTS) * 2):
         sender, to = AGENTS[i % 4], AGENTS[(i + 1) % 4]
         pools.learn(await call("send", agent=sender, to=to, body=f"hello {i}", subject="s", payload={"i": i}))

@@ -179,6 +179,23 @@ def test_stop_blocks_once_while_the_agent_holds_an_unacked_lease(db_path):
     assert ask(db_path, "Stop", stop_hook_active=False)["decision"] == "block", "new holdings block again"
 
 
+def test_stop_does_not_count_the_lease_a_worker_holds_for_the_message_it_started_the_agent_for(db_path):
+    team(db_path)
+    job = send(db_path, "builder-1", "the worker's job")
+
+    async def lease(store):
+        return (await message_tools.poll(store, "builder-1", limit=1)).messages
+
+    act(db_path, lease)  # by the worker, which acks it when the agent's turn ends
+    environ = {"TEAMROOM_DB": str(db_path), "TEAMROOM_AGENT": "builder-1", "TEAMROOM_MESSAGE_ID": job}
+    stop = hook_input("Stop", stop_hook_active=False)
+    assert hooks.respond("claude", stop, environ) is None
+    other = send(db_path, "builder-1", "polled by the agent itself")
+    act(db_path, lease)
+    reason = json.loads(hooks.respond("claude", stop, environ))["reason"]
+    assert f"1 leased message not yet acked ({other} from lead)" in reason and job not in reason
+
+
 def test_stop_lets_an_agent_that_holds_nothing_stop(db_path):
     team(db_path)
     send(db_path, "builder-1", "unread is not held")

@@ -47,6 +47,22 @@ async def test_exclusive_blocks_exclusive_and_shared_on_overlapping_resources(db
         assert (await call("claim_lock", agent="b", resources=["src/billing/**"]))["granted"] is True
 
 
+@pytest.mark.parametrize("file", ["./odd:name.txt", "./a:b.txt", "x/../~name.txt"])
+async def test_a_file_whose_first_segment_reads_like_a_name_drive_or_home_is_locked_as_that_file(
+    db_path: Path, clock, file: str
+) -> None:
+    async with in_process(db_path, clock) as call:
+        held = await call("claim_lock", agent="a", resources=[file])
+        [lock] = held["locks"]
+        assert lock["resource"] == "./" + file.removeprefix("./").removeprefix("x/../")  # what is stored
+        for glob in ("**", "*.txt", "*name.txt" if "~" in file else "*:*.txt"):
+            refused = await call("claim_lock", agent="b", resources=[glob])
+            assert refused["granted"] is False and [c["held_by"] for c in refused["conflicts"]] == ["a"]
+        shown = await call("locks", agent="b", resource=file)
+        assert [entry["resource"] for entry in shown["locks"]] == [lock["resource"]]
+        assert (await call("release_lock", agent="a", resources=[file]))["released"] == [lock["resource"]]
+
+
 async def test_shared_locks_coexist_but_block_an_exclusive_claim(db_path: Path, clock) -> None:
     async with in_process(db_path, clock) as call:
         assert (await call("claim_lock", agent="a", resources=["schema.sql"], mode="shared"))["granted"]

@@ -173,6 +173,28 @@ async def test_ack_is_all_or_nothing_and_refuses_another_agents_receipt(db_path,
         assert (await call("ack", agent="b", receipts=[mine]))["acked"] == 1  # still leased: nothing changed
 
 
+@pytest.mark.parametrize("digit", ["\u0661", "\u00b2"])  # ARABIC-INDIC DIGIT ONE (int() reads it as 1); SUPERSCRIPT TWO
+async def test_a_typed_id_or_receipt_with_a_digit_that_is_not_ascii_is_not_found(db_path, clock, digit):
+    async with in_process(db_path, clock) as call:
+        await _team(call, ("a", None), ("b", None))
+        await call("send", agent="a", to="b", body="x")  # m1, its delivery r1
+        receipt = (await call("poll", agent="b"))["messages"][0]["receipt"]
+        await call("post_finding", agent="b", body="found")  # e1
+        await call("handoff", agent="a", task="t", summary="s", next_step="n")  # h1
+        typed = receipt.split(".", 1)[1]
+        for tool, arguments in [
+            ("send", {"agent": "a", "to": "b", "body": "y", "reply_to": f"m{digit}"}),
+            ("post_finding", {"agent": "b", "body": "y", "supersedes": f"e{digit}"}),
+            ("resume", {"agent": "a", "handoff_id": f"h{digit}"}),
+            ("ack", {"agent": "b", "receipts": [f"r{digit}.{typed}"]}),
+            ("nack", {"agent": "b", "receipt": f"r{digit}.{typed}"}),
+        ]:
+            with pytest.raises(ToolFailed) as err:
+                await call(tool, **arguments)
+            assert err.value.code == "not_found", (tool, err.value.text)
+        assert (await call("ack", agent="b", receipts=[receipt]))["acked"] == 1  # nothing changed on the way
+
+
 async def test_reply_to_joins_the_thread_and_goes_back_to_the_sender(db_path, clock):
     async with in_process(db_path, clock) as call:
         await _team(call, ("lead", "lead"), ("w", "builder"))

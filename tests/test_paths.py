@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teamroom.errors import Invalid
 from teamroom.paths import ancestors, common_path, normalise, overlaps, parse
+from teamroom.store import ManualClock, Store, open_store
 
 # --- an independent matcher: fnmatch per segment, `**` spans zero or more segments -----------
 
@@ -46,7 +52,12 @@ def _match(pat: list[str], segs: list[str]) -> bool:
         ("src/a[b", "src/a[[]b", "path", "src/a[[]b"),
         ("deploy:prod", "deploy:prod", "name", "deploy:prod"),
         ("branch:feature/x", "branch:feature/x", "name", "branch:feature/x"),
-        ("./odd:file.txt", "odd:file.txt", "path", "odd:file.txt"),
+        ("./odd:file.txt", "./odd:file.txt", "path", "./odd:file.txt"),
+        ("./a:b.txt", "./a:b.txt", "path", "./a:b.txt"),
+        ("x/../~notes", "./~notes", "path", "./~notes"),
+        ("[o]dd:x/", "./odd:x/**", "glob", "./odd:x"),
+        ("./ spaced", "./ spaced", "path", "./ spaced"),
+        ("a/b /.", "a/b[ ]", "path", "a/b[ ]"),
         ("src/a:b.py", "src/a:b.py", "path", "src/a:b.py"),
     ],
 )
@@ -69,7 +80,11 @@ def test_resources_are_normalised_and_classified(raw: str, text: str, kind: str,
         ("deploy:", "nothing after"),
         ("[z-a].py", "reversed"),
         ("a\tb", "control"),
+        ("a\x85b", "control"),
+        ("src/\x9b31m.py", "control"),
         ("x" * 1025, "limit"),
+        ("a/" * 512, "once normalised"),
+        ("[" * 1000, "once normalised"),
     ],
 )
 def test_a_resource_outside_the_repository_or_malformed_is_invalid(raw: str, words: str) -> None:
@@ -212,3 +227,83 @@ def test_normalising_twice_changes_nothing_and_a_pattern_overlaps_itself(raw: st
 @given(real_paths, real_paths)
 def test_two_plain_paths_overlap_exactly_when_equal(a: str, b: str) -> None:
     assert overlaps(a, b) is (normalise(a) == normalise(b))
+
+
+# --- the normal form reads back as itself ---------------------------------------------------
+
+# First segments that a careless normal form turns into something else: a name (`odd:x`), a drive
+# (`a:b`, `C:`), a home directory (`~x`), or text `strip` eats (spaces, U+00A0, U+3000, U+0085).
+ODD_FIRSTS = ["odd:name.txt", "a:b.txt", "C:", "c:x", "~", "~x", " x", "\u00a0x", "\u3000", "\u2003y", "db:prod",
+              "ab:*", "[o]dd:x", "a[:]b", "ab+c.d-e:f", "x:", "[ ]", "*:name.txt", "**", "*.txt"]  # fmt: skip
+LEADS = ["", "./", ".//", "z/../", "[.]/", " ", "./ "]
+LATER = ["a", "name.txt", "*.txt", "**", "[ab]", "..", ".", "x y", " ", "\u00a0", "b:c", "~"]
+TAILS = ["", "/", "/.", " ", "/ ", "\u3000", " /.", "[ ]"]
+
+odd_resources = st.one_of(
+    st.tuples(
+        st.sampled_from(LEADS),
+        st.sampled_from(ODD_FIRSTS),
+        st.lists(st.sampled_from(LATER), max_size=3),
+        st.sampled_from(TAILS),
+    ).map(lambda t: t[0] + "/".join([t[1], *t[2]]) + t[3]),
+    st.text(alphabet=":~Cab./*?[]! \u00a0\x85-", min_size=1, max_size=12),
+)
+
+
+def _parsed(raw: str):
+    try:
+        return parse(raw)
+    except Invalid:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(odd_resources)
+def test_the_normal_form_of_every_resource_parses_back_to_itself_with_the_same_kind(raw: str) -> None:
+    first = _parsed(raw)
+    if first is None:
+        return
+    again = parse(first.text)
+    assert (again.text, again.kind, again.prefix, again.plain) == (first.text, first.kind, first.prefix, first.plain)
+
+
+@contextmanager
+def _store_in_a_portal() -> Iterator[tuple[BlockingPortal, Store]]:
+    """One store for a whole Hypothesis run, driven from the test's thread through a blocking portal."""
+    with tempfile.TemporaryDirectory() as tmp, start_blocking_portal() as portal:
+        store = open_store(Path(tmp) / "s.db", clock=ManualClock())
+        portal.call(store.open)
+        try:
+            yield portal, store
+        finally:
+            portal.call(store.close)
+
+
+odd_files = st.tuples(
+    st.sampled_from(["./", "z/../", "[.]/"]),
+    st.sampled_from(["odd", "a", "C", "~", "~x", " x", "db+x.y"]),
+    st.text(alphabet="abz: ", min_size=1, max_size=5).filter(lambda s: s.strip(" ") == s),
+).map(lambda t: f"{t[0]}{t[1]}:{t[2]}.txt")
+
+
+def test_an_exclusively_held_file_whose_first_segment_has_a_colon_blocks_globs_over_it() -> None:
+    with _store_in_a_portal() as (portal, store):
+
+        @settings(max_examples=150, deadline=None)
+        @given(odd_files)
+        def check(raw: str) -> None:
+            file = normalise(raw)  # the tool normalises, the store parses the normal form again
+            name = file.rsplit(":", 1)[1]
+            held = portal.call(store.claim_lock, "a", [file], "exclusive", 900, None)
+            assert held.granted and [lock.resource for lock in held.locks] == [file]
+            try:
+                for glob in ("**", "*.txt", f"*:{name}", "*:*"):
+                    refused = portal.call(store.claim_lock, "b", [glob], "exclusive", 900, None)
+                    assert not refused.granted, (file, glob)
+                    assert [(c.resource, c.held_by) for c in refused.conflicts] == [(file, "a")]
+                shown = portal.call(store.locks, "b", "*.txt", None, None)
+                assert [lock.resource for lock in shown.locks] == [file]
+            finally:
+                portal.call(store.release_lock, "a", None)
+
+        check()

@@ -6,7 +6,6 @@ import anyio
 import pytest
 
 from tests.conftest import ToolFailed, in_process
-from tests.procs import served
 
 
 async def _two(call) -> None:
@@ -100,24 +99,23 @@ async def test_a_waiting_poll_acks_before_it_waits(db_path):
         assert got["acked"] == 1 and [m["body"] for m in got["messages"]] == ["two"]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio  # on the session's shared servers, which live in anyio's runner
 @pytest.mark.processes
-async def test_a_worker_in_another_process_handles_each_message_in_one_call(db_path):
-    async with served(db_path, agent="lead") as lead, served(db_path, agent="worker") as worker:
-        await lead("register")
-        await worker("register")
-        for i in range(5):
-            await lead("send", to="worker", body=f"job {i}")
-        handled, calls, receipts = [], 0, []
-        with anyio.fail_after(60):
-            while len(handled) < 5:
-                got = await worker("poll", limit=1, ack=receipts, wait_seconds=5)
-                calls += 1
-                receipts = [m["receipt"] for m in got["messages"]]
-                handled += [m["body"] for m in got["messages"]]
-            final = await worker("poll", ack=receipts)
-        assert handled == [f"job {i}" for i in range(5)] and calls == 5
-        assert final == {"messages": [], "acked": 1}
-        for i in range(1, 6):
-            thread = await lead("thread", thread_id=f"m{i}")
-            assert thread["messages"][0]["deliveries"][0]["state"] == "acked"
+async def test_a_worker_in_another_process_handles_each_message_in_one_call(team):
+    lead, worker = team.acting("lead", "worker")
+    await lead("register")
+    await worker("register")
+    sent = [await lead("send", to=worker.agent, body=f"job {i}") for i in range(5)]
+    handled, calls, receipts = [], 0, []
+    with anyio.fail_after(60):
+        while len(handled) < 5:
+            got = await worker("poll", limit=1, ack=receipts, wait_seconds=5)
+            calls += 1
+            receipts = [m["receipt"] for m in got["messages"]]
+            handled += [m["body"] for m in got["messages"]]
+        final = await worker("poll", ack=receipts)
+    assert handled == [f"job {i}" for i in range(5)] and calls == 5
+    assert final == {"messages": [], "acked": 1}
+    for message in sent:
+        thread = await lead("thread", thread_id=message["thread_id"])
+        assert thread["messages"][0]["deliveries"][0]["state"] == "acked"

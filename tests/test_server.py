@@ -9,7 +9,7 @@ from mcp import Client
 
 from teamroom.config import Settings
 from teamroom.server import build_server
-from tests.conftest import in_process
+from tests.conftest import ToolFailed, in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -47,6 +47,44 @@ async def test_an_explicit_null_for_an_optional_parameter_is_still_accepted(db_p
     async with in_process(db_path, clock) as call:
         await call("register", agent="a", role=None)
         assert (await call("poll", agent="a", kinds=None, thread_id=None))["messages"] == []
+
+
+async def test_the_text_null_or_true_for_a_string_parameter_stays_that_text(db_path, clock):
+    """The SDK read every non-`str` string as JSON: "null" became None and fell back to the default."""
+    async with in_process(db_path, clock, agent="lead") as call:
+        await call("register", agent="null", role="null")  # was: registered 'lead', no role
+        await call("register", agent="b")
+        roles = {a["name"]: a["role"] for a in (await call("agents", agent="b"))["agents"]}
+        assert roles == {"null": "null", "b": None}
+        assert [a["name"] for a in (await call("agents", agent="b", role="null"))["agents"]] == ["null"]
+        await call("send", agent="b", to="null", body="x", subject="null")  # was: to refused, no subject
+        await call("send", agent="b", to="null", body="y", subject="true")  # was: to refused
+        await call("send", agent="b", to="null", body="z", subject='["x"]')  # was: subject refused as a list
+        got = (await call("poll", agent="null"))["messages"]
+        assert [(m["body"], m["subject"]) for m in got] == [("x", "null"), ("y", "true"), ("z", '["x"]')]
+        await call("post_finding", agent="b", body="by b")
+        assert (await call("read_board", agent="b", author="null", since=0))["entries"] == []  # was: everyone's
+        await call("claim_lock", agent="b", resources=["src/a.py"])
+        assert (await call("locks", agent="b", holder="null"))["locks"] == []  # was: everyone's
+        with pytest.raises(ToolFailed) as refused:
+            await call("release_lock", agent="b", resources="null")  # was: released all of b's
+        assert refused.value.code == "not_found"
+        assert [lock["resource"] for lock in (await call("locks", agent="b"))["locks"]] == ["src/a.py"]
+        for tool, arguments in [("poll", {"limit": "null"}), ("send", {"to": "b", "body": "x", "payload": "null"})]:
+            with pytest.raises(ToolFailed) as refused:  # was: the default limit / no payload
+                await call(tool, agent="null", **arguments)
+            assert refused.value.code == "invalid", tool
+
+
+async def test_a_list_or_an_object_sent_as_json_text_is_still_read_as_one(db_path, clock):
+    async with in_process(db_path, clock) as call:
+        await call("register", agent="b")
+        await call("register", agent="c")
+        sent = await call("send", agent="a", to='["b", "c"]', body="x", payload='{"pr": 12}')
+        assert sent["recipients"] == ["b", "c"]
+        assert (await call("poll", agent="b"))["messages"][0]["payload"] == {"pr": 12}
+        held = await call("claim_lock", agent="a", resources='["src/a.py", "docs/"]')
+        assert [lock["resource"] for lock in held["locks"]] == ["src/a.py", "docs/**"]
 
 
 async def test_every_tool_is_described_and_honestly_annotated(db_path):

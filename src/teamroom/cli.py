@@ -132,6 +132,40 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, metavar="PORT", help="port (env TEAMROOM_WEB_PORT; default 7410; 0 picks a free one)"
     )
 
+    worker = sub.add_parser(
+        "worker",
+        parents=[store],
+        help="run CMD on every message AGENT gets: any command as an agent (see README: Worker)",
+        usage="teamroom worker AGENT [options] -- CMD [ARGS...]",
+        description="Takes AGENT's messages one at a time per slot and runs CMD on each: the message as JSON on"
+        " stdin, its ids in TEAMROOM_MESSAGE_ID, TEAMROOM_FROM, TEAMROOM_THREAD_ID, TEAMROOM_RECEIPT. Exit 0 acks"
+        " (stdout, when not empty, is replied as a `result`); anything else nacks with the tail of stderr.",
+    )
+    worker.add_argument("agent", metavar="AGENT")
+    worker.add_argument("--role", help="register AGENT with this role (so @ROLE reaches it)")
+    worker.add_argument(
+        "--kinds", type=_names, metavar="K,...", help="only messages of these kinds (default: every kind)"
+    )
+    worker.add_argument("--tasks", action="store_true", help="claim tasks instead (refused: no task list yet)")
+    worker.add_argument("--concurrency", type=int, default=1, metavar="N", help="run N commands at once (default 1)")
+    worker.add_argument(
+        "--timeout", type=float, default=3600, metavar="S",
+        help="kill CMD and nack after S seconds (default 3600; 0: none)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--lease", type=int, default=60, metavar="S", help="lease seconds, renewed while CMD runs (default 60)"
+    )
+    worker.add_argument(
+        "--grace", type=float, default=30, metavar="S",
+        help="on SIGTERM, let running commands finish for S seconds, then give their work back (default 30)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--backoff", type=float, default=1, metavar="S",
+        help="pause S seconds after a failure, doubling with each failure in a row up to 60 (default 1)",
+    )  # fmt: skip
+    worker.add_argument("--log-level", default="INFO", help="stderr log level (default INFO: one line per job)")
+    worker.set_defaults(command_line=[])  # what follows `--`, split off before parsing (see _worker_command)
+
     hook = sub.add_parser(
         "hook",
         help="a client hook: reads its JSON on stdin, prints what the agent should know (see README: Hooks)",
@@ -147,6 +181,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _names(value: str) -> tuple[str, ...]:
+    """``a,b, c`` as a tuple of names."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     hook = _hook_call(argv)
@@ -154,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         from teamroom.hooks import main as hook_main
 
         return hook_main(*hook)
+    argv, command_line = _worker_command(argv)
     args = _parser().parse_args(argv)
+    if command_line is not None:
+        args.command_line = command_line
     import logging
 
     logging.basicConfig(
@@ -172,6 +214,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `teamroom log | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _worker_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """``worker ... -- CMD ARGS`` split at the first ``--``: argparse would read CMD's own flags as the worker's."""
+    if argv[:1] != ["worker"] or "--" not in argv:
+        return argv, None
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
 
 
 def _hook_call(argv: list[str]) -> tuple[str, str | None] | None:
@@ -196,6 +246,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from teamroom.web import serve_web
 
         return serve_web(Settings.resolve(args.db), args.port)
+    if args.command == "worker":
+        from teamroom.worker import Options
+        from teamroom.worker import main as worker_main
+
+        options = Options(
+            args.agent, tuple(args.command_line), role=args.role, kinds=args.kinds, tasks=args.tasks,
+            concurrency=args.concurrency, timeout=args.timeout or None, lease=args.lease, grace=args.grace,
+            backoff=args.backoff,
+        )  # fmt: skip
+        return worker_main(options, Settings.resolve(args.db))
     if args.command == "init":
         from teamroom.init import init, project_dir
 

@@ -22,6 +22,8 @@ STORE_FILE = "teamroom.db"
 ENV_DB = "TEAMROOM_DB"
 ENV_AGENT = "TEAMROOM_AGENT"
 ENV_DURABILITY = "TEAMROOM_DURABILITY"
+# Set by `teamroom worker` for the command it runs: the message that command is handling.
+ENV_MESSAGE_ID = "TEAMROOM_MESSAGE_ID"
 # Claude Code gives each stdio server its session id; a hook gets the same id on stdin.
 ENV_CLAUDE_SESSION = "CLAUDE_CODE_SESSION_ID"
 

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from teamroom.config import Settings
+from teamroom.config import ENV_MESSAGE_ID, Settings
 from teamroom.store import open_direct
 from teamroom.text import clip
 
@@ -74,7 +74,7 @@ def respond(
             return None
         agent, shown, news, can_remember = seen
         if event == "Stop":
-            answer, shown = _stop(news, shown, bool(hook.get("stop_hook_active")))
+            answer, shown = _stop(news, shown, bool(hook.get("stop_hook_active")), environ.get(ENV_MESSAGE_ID))
         else:
             answer, shown = _context(event, news, shown)
         if answer is not None and session is not None and can_remember:
@@ -170,10 +170,16 @@ def render(news: dict[str, Any], shown: dict[str, Any]) -> str | None:
 # --- Stop --------------------------------------------------------------------------------------
 
 
-def _stop(news: dict[str, Any], shown: dict[str, Any], already_blocked: bool) -> tuple[str | None, dict[str, Any]]:
-    """Block once per set of holdings: the agent may have good reason to keep them."""
+def _stop(
+    news: dict[str, Any], shown: dict[str, Any], already_blocked: bool, worker_job: str | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """Block once per set of holdings: the agent may have good reason to keep them.
+
+    ``worker_job``: the message a `teamroom worker` started this agent for; the worker holds its
+    lease and acks it when the agent's command exits, so it is not the agent's to ack.
+    """
     locks = [lock["resource"] for lock in news.get("locks", [])]
-    leases = news["leases"]
+    leases = [lease for lease in news["leases"] if lease["message_id"] != worker_job]
     holding = sorted([f"lock:{r}" for r in locks] + [f"lease:{lease['message_id']}" for lease in leases])
     if already_blocked or not holding or set(holding) <= set(shown.get("stop") or []):
         return None, shown

@@ -18,7 +18,10 @@ Normal form: ``./a//b/`` is ``a/b/**`` (a trailing slash means "the directory an
 it"), ``a/./b/../c`` is ``a/c``, runs of ``*`` collapse, ``**/**`` is ``**``, ``[^x]`` is written
 ``[!x]``, and a one-character class of an ordinary character (``[a]``) is that character. A literal
 ``*``, ``?`` or ``[`` in a file name is written in brackets: ``pages/[[]id].tsx`` is the file
-``pages/[id].tsx``, a plain path.
+``pages/[id].tsx``, a plain path. The normal form parses back to itself, with the same kind: a path
+whose first segment would read as a name, a drive or a home directory keeps its ``./``
+(``./odd:name.txt``, ``./a:b.txt``, ``./~x``), as does one starting with a space (``./ x``), a space
+at the very end is written ``[ ]``, and a normal form over 1,024 characters is refused.
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def parse(raw: str) -> Resource:
         raise Invalid("a resource is empty; pass a path ('src/app.py'), a glob ('src/**') or a name ('deploy:prod')")
     if len(text) > MAX_CHARS:
         raise Invalid(f"resource {text[:40]!r}... is {len(text)} characters; the limit is {MAX_CHARS}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in text):  # C0, DEL and C1 (U+009B is CSI)
         raise Invalid(f"resource {text!r} contains control characters; remove them")
     if not text.isascii() and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
         raise Invalid(f"resource {text!r} is not valid unicode (a lone surrogate); send UTF-8 text")
@@ -186,21 +189,43 @@ def _parse_path(text: str, raw: str) -> Resource:
         raise Invalid(f"resource {raw!r} is the repository root itself; to lock everything, claim '**'")
     if text.endswith("/") and segments[-1] != GLOBSTAR:
         segments.append(GLOBSTAR)  # "dir/" means the directory and everything in it
-    rendered = [_render(s) for s in segments]
+    rendered = _reads_back([_render(s) for s in segments])
+    text = "/".join(rendered)
+    if len(text) > MAX_CHARS:
+        raise Invalid(
+            f"resource {raw[:40]!r}... is {len(text)} characters once normalised ('dir/' is 'dir/**', a lone '['"
+            f" is '[[]'); the limit is {MAX_CHARS}"
+        )
     literals = [_literal(s) for s in segments]
     literal_count = next((i for i, literal in enumerate(literals) if literal is None), len(segments))
     if literal_count == len(segments):
-        text = "/".join(rendered)
         plain = "/".join(literals)  # type: ignore[arg-type]
         return Resource(text, "path", text, tuple(segments), plain=plain, suffix=literals[-1])  # type: ignore[arg-type]
     return Resource(
-        text="/".join(rendered),
+        text=text,
         kind="glob",
         prefix="/".join(rendered[:literal_count]),
         segments=tuple(segments),
         suffix=_literal_suffix(segments[-1]),
         regex=_regex(segments),
     )
+
+
+def _reads_back(rendered: list[str]) -> list[str]:
+    """The rendered segments, with their ends written so that the text parses back to the same resource.
+
+    `parse` strips surrounding whitespace and reads a leading ``word:`` as a name, ``C:`` as a drive
+    and ``~`` as a home directory. A path whose first segment starts like that keeps a ``./``
+    (``./odd:name.txt``, ``./a:b.txt``, ``./~x``; also ``./ x``), and whitespace at the very end is
+    written as a one-character class (``a/b[ ]``).
+    """
+    last = rendered[-1]
+    if last[-1].isspace():
+        rendered[-1] = f"{last[:-1]}[{last[-1]}]"
+    first = rendered[0]
+    if _NAME.match(first) or _DRIVE.match(first) or first.startswith("~") or first[0].isspace():
+        rendered[0] = "./" + first
+    return rendered
 
 
 def _literal_suffix(segment: Segment) -> str:

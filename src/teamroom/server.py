@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from teamroom import __version__
 from teamroom.config import Settings
@@ -124,6 +128,56 @@ def unknown_parameters(tool: Any, arguments: dict[str, Any] | None) -> None:
             raise ToolError(str(refusal)) from refusal
 
 
+class StringsStayStrings(FuncMetadata):
+    """The SDK's argument handling, except that a string stays a string unless it is the JSON text of
+    a list or an object sent to a parameter that takes one (``resources='["a.py"]'``).
+
+    The SDK reads every string sent to a parameter not annotated plain ``str`` as JSON first, for
+    clients that send lists as text; so ``"null"`` became None and fell back to the default:
+    ``subject="null"`` sent no subject, ``author="null"`` or ``holder="null"`` filtered nothing,
+    ``agent="null"`` acted as $TEAMROOM_AGENT, ``release_lock(resources="null")`` released every lock,
+    ``limit="null"`` took the default. "true" became True and a subject '["x"]' a list, refused.
+    """
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = {info.alias or name: info for name, info in self.arg_model.model_fields.items()}
+        fields.update(self.arg_model.model_fields)
+        parsed = dict(data)
+        for key, value in data.items():
+            info = fields.get(key)
+            if info is None or not isinstance(value, str) or not _takes_json(info.annotation):
+                continue
+            try:
+                loaded = json.loads(value)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(loaded, list | dict):
+                parsed[key] = loaded
+        return parsed
+
+
+def _takes_json(annotation: Any) -> bool:
+    """Whether a parameter of this type takes a list or an object."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _takes_json(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return any(_takes_json(arg) for arg in get_args(annotation))
+    if origin in (list, dict, tuple, set) or annotation in (list, dict, tuple, set):
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def keep_strings(tools: list[Tool]) -> None:
+    """Give every tool `StringsStayStrings`."""
+    for tool in tools:
+        meta = tool.fn_metadata
+        tool.fn_metadata = StringsStayStrings(
+            arg_model=meta.arg_model, output_schema=meta.output_schema, output_model=meta.output_model,
+            wrap_output=meta.wrap_output,
+        )  # fmt: skip
+
+
 def slim_schema(schema: dict[str, Any], *, nullable: bool) -> dict[str, Any]:
     """A schema without what costs its readers and teaches nothing: generated titles, ``$ref``s (inlined),
     and ``anyOf [X, null]``.
@@ -199,15 +253,40 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
     current: list[App] = []
 
     server = TeamroomServer(
-        "teamroom", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING"
+        "teamroom",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level="WARNING",
+        tools=list(_tools()),
     )
-    _agent_tools(server)
-    _message_tools(server)
-    _lock_tools(server)
-    _board_tools(server)
-    _handoff_tools(server)
     _resources(server, current)
     return server
+
+
+class _ToolTable:
+    """Stands in for the server while the tool functions are declared, collecting them as `Tool`s."""
+
+    def __init__(self) -> None:
+        self.tools: list[Tool] = []
+
+    def tool(self, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.tools.append(Tool.from_function(fn, **options))
+            return fn
+
+        return add
+
+
+@functools.cache
+def _tools() -> tuple[Tool, ...]:
+    """Every tool, built once per process: the SDK derives each one's schemas with pydantic (~0.2 s for
+    all of them), and the tools hold no state of a server (they find the store through their Context)."""
+    table = _ToolTable()
+    for declare in (_agent_tools, _message_tools, _lock_tools, _board_tools, _handoff_tools):
+        declare(table)
+    keep_strings(table.tools)
+    return tuple(table.tools)
 
 
 def _store(ctx: Ctx) -> Store:
@@ -221,7 +300,7 @@ def _me(ctx: Ctx, agent: str | None) -> str | None:
 # --- agents ---------------------------------------------------------------------------------
 
 
-def _agent_tools(server: TeamroomServer) -> None:
+def _agent_tools(server: _ToolTable) -> None:
     @server.tool(annotations=IDEMPOTENT)
     async def register(
         ctx: Ctx,
@@ -264,7 +343,7 @@ def _agent_tools(server: TeamroomServer) -> None:
 # --- messages -------------------------------------------------------------------------------
 
 
-def _message_tools(server: TeamroomServer) -> None:
+def _message_tools(server: _ToolTable) -> None:
     @server.tool(annotations=WRITE)
     async def send(
         ctx: Ctx,
@@ -353,7 +432,7 @@ ResourcesArg = Annotated[
 ]
 
 
-def _lock_tools(server: TeamroomServer) -> None:
+def _lock_tools(server: _ToolTable) -> None:
     """claim_lock, release_lock, locks."""
 
     @server.tool(annotations=WRITE)
@@ -401,7 +480,7 @@ def _lock_tools(server: TeamroomServer) -> None:
 # --- board ----------------------------------------------------------------------------------
 
 
-def _board_tools(server: TeamroomServer) -> None:
+def _board_tools(server: _ToolTable) -> None:
     @server.tool(annotations=WRITE)
     async def post_finding(
         ctx: Ctx,
@@ -447,7 +526,7 @@ def _board_tools(server: TeamroomServer) -> None:
 # --- handoffs -------------------------------------------------------------------------------
 
 
-def _handoff_tools(server: TeamroomServer) -> None:
+def _handoff_tools(server: _ToolTable) -> None:
     @server.tool(annotations=WRITE)
     async def handoff(
         ctx: Ctx,

@@ -91,7 +91,7 @@ class Tx:
 def parse_ref(ref: str, prefix: str, noun: str, hint: str) -> int:
     """A typed id (``m42``, ``e12``, ``h7``; the bare number too) to its integer; anything else does not exist."""
     digits = ref[1:] if ref[:1] == prefix else ref
-    if not digits.isdigit() or len(digits) > 18:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:  # isdigit alone: '١' is 1, '²' no int
         raise NotFound(f"no {noun} {ref!r}; {hint}")
     return int(digits)
 

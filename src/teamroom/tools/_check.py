@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from typing import Any
 
 from teamroom.config import AGENT_NAME
@@ -69,13 +70,31 @@ def text(field: str, value: str | None, max_chars: int, *, required: bool = Fals
     return value
 
 
+# Characters a label may not hold: controls (C0, DEL, C1), invisible format characters (zero-width
+# space and joiners, bidi controls, soft hyphen, BOM), line and paragraph separators.
+_UNPRINTABLE = {"Cc": "a control character", "Cf": "an invisible character", "Zl": "a line break", "Zp": "a line break"}
+
+
 def label(field: str, value: str | None, max_chars: int = 128) -> str | None:
-    """A short identifier-like string (role, capability, thread id, tag, key): no control characters."""
+    """A short identifier-like string (role, capability, thread id, tag, scope, key, branch), as it reads.
+
+    Refused rather than cleaned, as C0 controls always were: a character that does not print, or a
+    space at either end, makes a second label that prints like the first ('builder' and 'builder '
+    are two roles, 'main' and 'main\u200b' two scopes with two owners), and a C1 control such as
+    U+009B (CSI) rewrites what a terminal shows.
+    """
     if value is None:
         return None
     text(field, value, max_chars, required=True)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise Invalid(f"{field} {value!r} contains control characters")
+    bad = next((c for c in value if unicodedata.category(c) in _UNPRINTABLE), None)
+    if bad is not None:
+        kind = _UNPRINTABLE[unicodedata.category(bad)]
+        raise Invalid(
+            f"{field} {value!r} contains {kind} (U+{ord(bad):04X}); use printable text only: letters, digits,"
+            " punctuation and spaces between words"
+        )
+    if value != value.strip():
+        raise Invalid(f"{field} {value!r} starts or ends with a space; pass {value.strip()!r}")
     return value
 
 

@@ -150,7 +150,7 @@ def create_app(
 
     async def stream(request: Request) -> Response:
         raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # isdigit alone takes "١" and "²"
             return PlainTextResponse("invalid: after must be the id of the last event the page has", 400)
         return StreamingResponse(
             _events(feed, int(raw)),

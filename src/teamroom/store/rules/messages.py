@@ -260,7 +260,7 @@ def next_ready_at(tx: Tx, agent: str, kinds: list[str] | None, thread_id: str | 
 def _receipt_id(receipt: str) -> int:
     """The delivery id inside a receipt (``r17.3f9a...`` -> 17), or -1 when it has none."""
     head = receipt.split(".", 1)[0]
-    return int(head[1:]) if head[:1] == "r" and head[1:].isdigit() and len(head) < 20 else -1
+    return int(head[1:]) if head[:1] == "r" and head[1:].isascii() and head[1:].isdigit() and len(head) < 20 else -1
 
 
 def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
