@@ -50,7 +50,8 @@ INSERT INTO handoffs (sender, task, summary, next_step, created_at, taken_by, ta
       FROM generate_series(1, 5000) g;
 INSERT INTO board_reads (agent, scope, seq)
     SELECT 'agent' || g % 500, 'scope' || (g % 100 + 1), g FROM generate_series(1, 20000) g;
-INSERT INTO sessions (session_id, agent, bound_at) SELECT 's' || g, 'agent' || g % 500, g FROM generate_series(1, 5000) g;
+INSERT INTO sessions (session_id, agent, bound_at)
+    SELECT 's' || g, 'agent' || g % 500, g FROM generate_series(1, 5000) g;
 ANALYZE;
 """
 # The audit log has no index but its id (0001_core.sql: every change writes it, humans read it rarely):
