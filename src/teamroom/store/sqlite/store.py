@@ -63,13 +63,19 @@ class _Busy(Exception):
     """Another connection holds the lock this transaction needs; it was rolled back, retry it."""
 
 
-class _Call:
-    """One transaction handed to aiosqlite's thread."""
+class _Abandoned(Exception):
+    """The caller stopped waiting before the transaction committed; it was rolled back (or never begun)."""
 
-    __slots__ = ("args", "fn", "write")
+
+class _Call:
+    """One transaction handed to aiosqlite's thread, and what the loop and the thread tell each other of it."""
+
+    __slots__ = ("abandoned", "args", "committed", "fn", "write")
 
     def __init__(self, write: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.write, self.fn, self.args = write, fn, args
+        self.abandoned = False  # set by the loop when the caller is cancelled; read by the thread before COMMIT
+        self.committed = False  # set by the thread once COMMIT returned
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -153,7 +159,7 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
-            conn.execute("PRAGMA busy_timeout = 0")  # from now on `_retry_busy` waits, on the thread
+            conn.execute("PRAGMA busy_timeout = 0")  # from now on `_retry_busy` waits, so a cancelled call can stop
         except BaseException as exc:
             conn.close()  # a store refused at open is left exactly as it was found
             if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
@@ -206,14 +212,33 @@ class SQLiteStore(Store):
         self._local_event = anyio.Event()
 
     async def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """Run one transaction on aiosqlite's thread, in one hop."""
+        """Run one transaction on aiosqlite's thread; a caller cancelled before COMMIT leaves nothing.
+
+        Cancelled while its transaction is queued, waits for a busy store or runs, the call marks it
+        abandoned: the thread rolls it back instead of committing. The call then waits, shielded, for
+        the thread to be done with it, so nothing of it is still running when the cancellation goes on.
+        """
         db = self._db
         if db is None:
             raise StoreUnavailable("the store is not open")
-        return await aio.run(db, self._transaction, _Call(write, fn, args))
+        call = _Call(write, fn, args)
+        try:
+            return await aio.run(db, self._transaction, call)
+        except anyio.get_cancelled_exc_class():
+            call.abandoned = True
+            with anyio.CancelScope(shield=True):
+                await aio.settle(db)
+            if call.committed:
+                # TODO(issue 11 point 1): it committed before the cancellation arrived and its answer is
+                # dropped: give back what it took (leases, locks) by a give-back rule, in the audit log.
+                log.info("store %s: a cancelled call's transaction had committed; its answer is dropped", self.path)
+            raise
 
     def _transaction(self, conn: sqlite3.Connection, call: _Call) -> Any:
-        return self._retry_busy(lambda: self._attempt(conn, call))
+        try:
+            return self._retry_busy(lambda: self._attempt(conn, call))
+        except _Abandoned:
+            return None  # nobody awaits the answer any more
 
     def _retry_busy(self, attempt: Callable[[], T]) -> T:
         """Call ``attempt`` until it does not find the store busy, backing off, for up to BUSY_GIVE_UP_S.
@@ -236,10 +261,14 @@ class SQLiteStore(Store):
 
     def _attempt(self, conn: sqlite3.Connection, call: _Call) -> Any:
         """One transaction, all or nothing; `_Busy` if another process holds the lock (nothing done)."""
+        if call.abandoned:
+            raise _Abandoned()
         try:
             conn.execute("BEGIN IMMEDIATE" if call.write else "BEGIN")
             tx = Tx(conn, self.clock.now_ms(), self._seen, self._queries)
             result = self._apply(tx, call.write, call.fn, call.args)
+            if call.abandoned:  # the last moment the caller's cancellation can still undo it
+                raise _Abandoned()
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
@@ -255,6 +284,7 @@ class SQLiteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        call.committed = True
         self._committed(tx)  # here, on the thread, before the next transaction reads what it remembers
         return result
 
