@@ -66,6 +66,7 @@ async def test_functions_run_one_at_a_time_in_order_and_settle_waits_for_those_q
             assert order == ["first", "second"], CHANGED + f"settle returned with {order} done, or out of order"
     finally:
         await db.close()
+    await aio.settle(db)  # closed: nothing is left to wait for, and it must say so rather than fail
 
 
 @pytest.mark.anyio

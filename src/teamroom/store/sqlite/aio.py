@@ -14,6 +14,7 @@ on that to wait for everything queued before it.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,7 +54,9 @@ async def run(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
 
 async def settle(db: aiosqlite.Connection) -> None:
     """Return once everything queued on ``db`` before this call has finished."""
-    await db._execute(_nothing)
+    # ValueError is "Connection closed": aiosqlite closes only after what was queued before has run.
+    with contextlib.suppress(ValueError):
+        await db._execute(_nothing)
 
 
 def _call(db: aiosqlite.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
