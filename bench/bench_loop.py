@@ -13,9 +13,10 @@ answer ``ping``), and ``heartbeat``, a store write, which also waits for the sto
 connection to finish the read. After the transaction the SDK serialises the answer on the loop;
 that part is the SDK's and is not what this measures.
 
-While the read's rows become Python objects on the store's thread, that thread holds the GIL; the
-loop gets it back only when the thread is made to let go, every ``sys.getswitchinterval()`` (5 ms
-by default), once per loop iteration. ``--switch-interval`` sets it, to see that share.
+What remains of the busy figure is the GIL: while the store's thread turns 30 MB of rows into
+Python objects it holds the GIL most of the time, and the loop, once it has let go of it (in its
+``epoll`` wait), waits to get it back. ``--switch-interval`` sets ``sys.setswitchinterval`` to study
+that share; on this machine the results were too noisy to prefer any value over the default.
 
 The server is the real one (`build_server`) spoken to in-process by the SDK's client, on the
 server's event loop, with a store that notes when the read's transaction starts. Over stdio the
