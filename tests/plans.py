@@ -16,7 +16,7 @@ SCAN = re.compile(r"SCAN (\w+)")
 async def traced(store: SQLiteStore, workload: Callable[[], Awaitable[object]]) -> set[str]:
     """Every statement the store runs during ``workload``, with its values; the store is closed after."""
     statements: set[str] = set()
-    store._conn.set_trace_callback(statements.add)
+    await store._db.set_trace_callback(statements.add)  # called on the store's thread
     try:
         await workload()
     finally:

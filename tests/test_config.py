@@ -42,8 +42,8 @@ async def test_durability_sets_sqlite_synchronous_on_a_wal_store(db_path, durabi
     store = SQLiteStore(db_path, durability=durability)
     await store.open()
     try:
-        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
-        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert (await store._db.execute_fetchall("PRAGMA synchronous"))[0][0] == synchronous
+        assert (await store._db.execute_fetchall("PRAGMA journal_mode"))[0][0] == "wal"
     finally:
         await store.close()
 

@@ -1,9 +1,10 @@
 """The SQLite backend of `Store`: one WAL file shared by every teamroom process on the machine.
 
-Each verb is one transaction run in one hop on a worker thread: ``BEGIN IMMEDIATE`` takes the
-write lock first, so the reads and writes of a verb never interleave with another process's
-(the classic double-claim cannot happen). Cross-process wake-ups come from ``PRAGMA data_version``,
-which changes on a connection whenever another connection commits.
+Each verb is one transaction run in one hop on aiosqlite's thread (`aio`), never on the event loop:
+``BEGIN IMMEDIATE`` takes the write lock first, so the reads and writes of a verb never interleave
+with another process's (the classic double-claim cannot happen). A busy store is waited for on that
+thread too. Cross-process wake-ups come from ``PRAGMA data_version``, which changes on a connection
+whenever another connection commits.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiosqlite
 import anyio
-import anyio.to_thread
 
 from teamroom.errors import StoreUnavailable
 from teamroom.store.base import Clock, Store
+from teamroom.store.sqlite import aio
 from teamroom.store.tx import Tx, sqlite_queries
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,21 @@ def statements(script: str) -> list[str]:
 
 class _Busy(Exception):
     """Another connection holds the lock this transaction needs; it was rolled back, retry it."""
+
+
+class _Abandoned(Exception):
+    """The caller stopped waiting before the transaction committed; it was rolled back (or never begun)."""
+
+
+class _Call:
+    """One transaction handed to aiosqlite's thread, and what the loop and the thread tell each other of it."""
+
+    __slots__ = ("abandoned", "args", "committed", "fn", "write")
+
+    def __init__(self, write: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.write, self.fn, self.args = write, fn, args
+        self.abandoned = False  # set by the loop when the caller is cancelled; read by the thread before COMMIT
+        self.committed = False  # set by the thread once COMMIT returned
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -103,22 +120,21 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.durability = durability
         self._queries = sqlite_queries()
-        self._conn: sqlite3.Connection | None = None
+        self._db: aiosqlite.Connection | None = None  # every transaction runs on its thread
         self._watch: sqlite3.Connection | None = None
-        self._limiter = anyio.CapacityLimiter(1)
         self._local_seq = 0
         self._local_event = anyio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        await anyio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
+        self._db = await aio.connect(self._open_sync)  # opened and migrated on aiosqlite's thread
         try:
             self._watch = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
 
-    def _open_sync(self) -> None:
+    def _open_sync(self) -> sqlite3.Connection:
         """Open and migrate; a store busy with another process's migration is waited for, like any busy store."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,14 +142,13 @@ class SQLiteStore(Store):
             raise StoreUnavailable(
                 f"cannot create {self.path.parent}: {exc.strerror}; pass --db a path you can write"
             ) from None
-        self._conn = self._retry_busy(self._connect)
+        return self._retry_busy(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         """One attempt to open, check and migrate the store; `_Busy` when another process holds it."""
         try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-            )
+            # Made on aiosqlite's thread and kept to it: sqlite3 refuses any use from another thread.
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
         try:
@@ -144,7 +159,7 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
-            conn.execute("PRAGMA busy_timeout = 0")  # from now on `_run` handles busy without blocking the loop
+            conn.execute("PRAGMA busy_timeout = 0")  # from now on `_retry_busy` waits, so a cancelled call can stop
         except BaseException as exc:
             conn.close()  # a store refused at open is left exactly as it was found
             if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
@@ -182,10 +197,12 @@ class SQLiteStore(Store):
             )
 
     async def close(self) -> None:
-        for conn in (self._watch, self._conn):
-            if conn is not None:
-                conn.close()
-        self._conn = self._watch = None
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()  # after the transactions already queued on it
+        if self._watch is not None:
+            self._watch.close()
+        self._watch = None
 
     # --- transactions ------------------------------------------------------------------------
 
@@ -195,24 +212,39 @@ class SQLiteStore(Store):
         self._local_event = anyio.Event()
 
     async def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """Run one transaction: right here when the lock is free, else on the worker thread.
+        """Run one transaction on aiosqlite's thread; a caller cancelled before COMMIT leaves nothing.
 
-        An uncontended transaction takes ~100 us, less than a thread hop, so it runs on the event
-        loop with no wait at all; only when SQLite reports the store busy does it move to the worker
-        thread, which waits and retries there without blocking the loop.
+        Cancelled while its transaction is queued, waits for a busy store or runs, the call marks it
+        abandoned: the thread rolls it back instead of committing. The call then waits, shielded, for
+        the thread to be done with it, so nothing of it is still running when the cancellation goes on.
         """
-        if self._limiter.borrowed_tokens == 0:
-            try:
-                return self._attempt(write, fn, args)
-            except _Busy:
-                pass
-        return await anyio.to_thread.run_sync(self._transaction, write, fn, args, limiter=self._limiter)
+        db = self._db
+        if db is None:
+            raise StoreUnavailable("the store is not open")
+        call = _Call(write, fn, args)
+        try:
+            return await aio.run(db, self._transaction, call)
+        except anyio.get_cancelled_exc_class():
+            call.abandoned = True
+            with anyio.CancelScope(shield=True):
+                await aio.settle(db)
+            if call.committed:
+                # TODO(issue 11 point 1): it committed before the cancellation arrived and its answer is
+                # dropped: give back what it took (leases, locks) by a give-back rule, in the audit log.
+                log.info("store %s: a cancelled call's transaction had committed; its answer is dropped", self.path)
+            raise
 
-    def _transaction(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        return self._retry_busy(lambda: self._attempt(write, fn, args))
+    def _transaction(self, conn: sqlite3.Connection, call: _Call) -> Any:
+        try:
+            return self._retry_busy(lambda: self._attempt(conn, call))
+        except _Abandoned:
+            return None  # nobody awaits the answer any more
 
     def _retry_busy(self, attempt: Callable[[], T]) -> T:
-        """Call ``attempt`` until it does not find the store busy, backing off, for up to BUSY_GIVE_UP_S."""
+        """Call ``attempt`` until it does not find the store busy, backing off, for up to BUSY_GIVE_UP_S.
+
+        It runs on aiosqlite's thread, which sleeps here; the event loop goes on meanwhile.
+        """
         started, delay, warned = time.monotonic(), 0.0005, 0
         while True:
             try:
@@ -227,15 +259,16 @@ class SQLiteStore(Store):
                 time.sleep(delay)
                 delay = min(delay * 2, BUSY_MAX_DELAY_S)
 
-    def _attempt(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _attempt(self, conn: sqlite3.Connection, call: _Call) -> Any:
         """One transaction, all or nothing; `_Busy` if another process holds the lock (nothing done)."""
-        conn = self._conn
-        if conn is None:
-            raise StoreUnavailable("the store is not open")
+        if call.abandoned:
+            raise _Abandoned()
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.execute("BEGIN IMMEDIATE" if call.write else "BEGIN")
             tx = Tx(conn, self.clock.now_ms(), self._seen, self._queries)
-            result = self._apply(tx, write, fn, args)
+            result = self._apply(tx, call.write, call.fn, call.args)
+            if call.abandoned:  # the last moment the caller's cancellation can still undo it
+                raise _Abandoned()
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
@@ -251,7 +284,8 @@ class SQLiteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._committed(tx)
+        call.committed = True
+        self._committed(tx)  # here, on the thread, before the next transaction reads what it remembers
         return result
 
     # --- change notification -----------------------------------------------------------------
