@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -40,9 +41,13 @@ T = TypeVar("T")
 LOCK_CLASS = 0x7EA3_0000
 WRITE_LOCK = LOCK_CLASS
 MIGRATE_LOCK = LOCK_CLASS + 1
-# A write that waits longer than this for the write lock (or any lock) gives up: something holds it
-# far longer than any verb takes. A session idle inside a transaction this long has lost its client.
-SESSION_SETTINGS = "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'"
+# A write waits for the write lock LOCK_SLICE at a time (so that a cancelled call stops waiting) and
+# gives up after LOCK_GIVE_UP_S: something holds it far longer than any verb takes. Any other lock is
+# waited for LOCK_TIMEOUT at most. A session idle inside a transaction this long has lost its client.
+LOCK_SLICE = "100ms"
+LOCK_GIVE_UP_S = 30.0
+LOCK_TIMEOUT = "30s"
+SESSION_SETTINGS = f"SET lock_timeout = '{LOCK_TIMEOUT}'; SET idle_in_transaction_session_timeout = '60s'"
 # What a teamroom connection asks for unless the URL says otherwise: give up on an unreachable host,
 # notice a peer that vanished (keepalives), and say who we are in pg_stat_activity.
 CONNECT_DEFAULTS = {
@@ -118,6 +123,44 @@ def _rollback(raw: psycopg.Connection[Any]) -> None:
         return  # the server rolls back a transaction whose connection is gone
     with contextlib.suppress(psycopg.OperationalError):  # it broke just now: the same
         raw.execute("ROLLBACK")
+
+
+class _Call:
+    """One transaction handed to the worker thread, and what the loop and the thread tell each other of it."""
+
+    __slots__ = ("_lock", "abandoned", "args", "begun", "committed", "done", "fn", "write")
+
+    def __init__(self, write: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.write, self.fn, self.args = write, fn, args
+        self.abandoned = False  # set by the loop when the caller is cancelled; read by the thread before COMMIT
+        self.begun = False  # set by the thread when it takes the call up
+        self.committed = False  # set by the thread once COMMIT returned
+        self.done = threading.Event()  # set by the thread once it is done with the call
+        self._lock = threading.Lock()
+
+    def begin(self) -> bool:
+        """On the thread: take the call up, unless it was abandoned while queued."""
+        with self._lock:
+            self.begun = not self.abandoned
+            return self.begun
+
+    def abandon(self) -> bool:
+        """On the loop: the caller is gone. Whether the thread had taken the call up (then wait for `done`)."""
+        with self._lock:
+            self.abandoned = True
+            return self.begun
+
+
+class _Abandoned(Exception):
+    """The caller stopped waiting before the transaction committed; it was rolled back (or never begun)."""
+
+
+class _Busy(Exception):
+    """Another transaction held the write lock for a whole slice; rolled back, to be tried again."""
+
+    def __init__(self, exc: psycopg.Error) -> None:
+        super().__init__(_line(exc))
+        self.exc = exc
 
 
 class _Lost(Exception):
@@ -202,9 +245,9 @@ class PostgresStore(Store):
         notify = f"pg_notify('{channel}', '{token}')"
         clock = f", {NOW_MS}" if self._db_clock else ""
         self._begin = {
-            True: "BEGIN ISOLATION LEVEL READ COMMITTED;"
+            True: f"BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_SLICE}';"
             f" WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock({WRITE_LOCK}, {key}))"
-            f" SELECT {notify}{clock} FROM locked",
+            f" SELECT {notify}{clock} FROM locked; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'",
             False: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" + (f"; SELECT {NOW_MS}" if clock else ""),
         }
 
@@ -254,17 +297,58 @@ class PostgresStore(Store):
     # --- transactions ------------------------------------------------------------------------
 
     async def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        return await anyio.to_thread.run_sync(self._transaction, write, fn, args, limiter=self._limiter)
+        """Run one transaction on a worker thread; a caller cancelled before COMMIT leaves nothing.
 
-    def _transaction(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """One transaction; a connection found broken before COMMIT was sent is reopened and the
-        transaction run again once (nothing of it was applied)."""
+        Cancelled while its transaction is queued, waits for the write lock or runs, the call marks
+        it abandoned: the thread rolls it back instead of committing (or never begins it). The call
+        then waits, shielded, for the thread to be done with it, so nothing of it is still running
+        when the cancellation goes on.
+        """
         if self._listener is None:
             raise StoreUnavailable("the store is not open")
+        call = _Call(write, fn, args)
+        try:
+            return await anyio.to_thread.run_sync(
+                self._transaction, call, limiter=self._limiter, abandon_on_cancel=True
+            )
+        except anyio.get_cancelled_exc_class():
+            if call.abandon():  # its thread had begun: wait until it is done with the transaction
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(call.done.wait)
+            if call.committed:
+                # As on SQLite (issue 11 point 1): it committed before the cancellation arrived and its
+                # answer is dropped; a give-back rule is to return what it took.
+                log.info("store %s: a cancelled call's transaction had committed; its answer is dropped", self.where)
+            raise
+
+    def _transaction(self, call: _Call) -> Any:
+        if not call.begin():
+            return None  # abandoned while queued: nothing was done
+        try:
+            return self._wait_for_lock(call)
+        except _Abandoned:
+            return None  # nobody awaits the answer any more
+        finally:
+            call.done.set()
+
+    def _wait_for_lock(self, call: _Call) -> Any:
+        """Attempt the transaction until it has the write lock; each attempt waits for it one slice
+        (LOCK_SLICE) at most, so that an abandoned call stops waiting within one."""
+        started = time.monotonic()
+        while True:
+            try:
+                return self._reconnecting(call)
+            except _Busy as busy:
+                if time.monotonic() - started > LOCK_GIVE_UP_S:
+                    raise _unavailable(self.where, busy.exc) from None
+
+    def _reconnecting(self, call: _Call) -> Any:
+        """One attempt; a connection found broken before COMMIT was sent is reopened and the
+        transaction run again once (nothing of it was applied)."""
         if self._conn is None:  # lost, and not back at the last call
             self._reconnect()
         try:
-            return self._attempt(self._conn, write, fn, args)
+            return self._attempt(self._conn, call)
         except _Lost as lost:
             if lost.committing:
                 raise StoreUnavailable(
@@ -274,7 +358,7 @@ class PostgresStore(Store):
             log.warning("store %s: lost the database (%s); reconnecting", self.where, lost)
         self._reconnect()
         try:
-            return self._attempt(self._conn, write, fn, args)
+            return self._attempt(self._conn, call)
         except _Lost as lost:
             raise _unavailable(self.where, lost.exc) from None
 
@@ -290,21 +374,28 @@ class PostgresStore(Store):
             raw.execute("SET synchronous_commit = on")
         self._conn = Connection(raw)
 
-    def _attempt(self, conn: Connection, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """One transaction, all or nothing."""
+    def _attempt(self, conn: Connection, call: _Call) -> Any:
+        """One transaction, all or nothing; `_Busy` when the write lock was not had within a slice."""
+        if call.abandoned:
+            raise _Abandoned()
         raw = conn.raw
         try:
-            cursor = raw.execute(self._begin[write], prepare=False)
+            cursor = raw.execute(self._begin[call.write], prepare=False)
             if self._db_clock:
-                cursor.nextset()
+                while cursor.description is None and cursor.nextset():  # to the SELECT's result
+                    pass
                 now = cursor.fetchone()[-1]
                 self.clock.set(now)  # type: ignore[attr-defined]
             else:
                 now = self.clock.now_ms()
             tx = PgTx(conn, now, self._seen, self._queries)
-            result = self._apply(tx, write, fn, args)
+            result = self._apply(tx, call.write, call.fn, call.args)
+            if call.abandoned:  # the last moment the caller's cancellation can still undo it
+                raise _Abandoned()
         except BaseException as exc:
             _rollback(raw)
+            if isinstance(exc, psycopg.errors.LockNotAvailable):
+                raise _Busy(exc) from None
             if isinstance(exc, psycopg.OperationalError):
                 if raw.broken or raw.closed:
                     raise _Lost(exc, committing=False) from None
@@ -316,6 +407,7 @@ class PostgresStore(Store):
             if raw.broken or raw.closed:
                 raise _Lost(exc, committing=True) from None
             raise _unavailable(self.where, exc) from None
+        call.committed = True
         self._committed(tx)
         return result
 
