@@ -5,8 +5,9 @@ Debian's ``postgresql`` package provides the server binaries (``/usr/lib/postgre
 root (PostgreSQL refuses to run as root), with durability off (a test cluster is thrown away) and a
 default collation that is not byte order (ICU en-US), so a column that forgets ``COLLATE "C"`` shows. A
 developer with a server of their own may point ``TEAMROOM_TEST_PG_URL`` at it instead (a role that
-may create schemas). `unavailable` says why neither is there: the tests skip with that reason, or
-fail under CI (``CI`` set), which must never skip them.
+may create schemas), or turn them off with ``TEAMROOM_TEST_PG=off``. `unavailable` says why there
+is no PostgreSQL: the tests skip with that reason, or fail under CI (``CI`` set), which must never
+skip them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 ENV_URL = "TEAMROOM_TEST_PG_URL"
+ENV_OFF = "TEAMROOM_TEST_PG"  # =off: skip the PostgreSQL tests (a developer in a hurry; never under CI)
 SERVER_USER = "postgres"  # who runs the server when the tests run as root
 START_TIMEOUT_S = 60
 
@@ -43,6 +45,8 @@ def bin_dir() -> Path | None:
 
 def unavailable() -> str | None:
     """Why no PostgreSQL can be had for the tests, or None when one can."""
+    if os.environ.get(ENV_OFF, "").strip().lower() in ("0", "off", "no", "skip"):
+        return f"{ENV_OFF}={os.environ[ENV_OFF]}: the PostgreSQL tests are turned off"
     if os.environ.get(ENV_URL):
         return None
     if bin_dir() is None:
