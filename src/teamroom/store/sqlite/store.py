@@ -70,12 +70,13 @@ class _Abandoned(Exception):
 class _Call:
     """One transaction handed to aiosqlite's thread, and what the loop and the thread tell each other of it."""
 
-    __slots__ = ("abandoned", "args", "committed", "fn", "write")
+    __slots__ = ("abandoned", "args", "committed", "fn", "result", "write")
 
     def __init__(self, write: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.write, self.fn, self.args = write, fn, args
         self.abandoned = False  # set by the loop when the caller is cancelled; read by the thread before COMMIT
         self.committed = False  # set by the thread once COMMIT returned
+        self.result: Any = None  # what the transaction answered, once committed
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -228,10 +229,10 @@ class SQLiteStore(Store):
             call.abandoned = True
             with anyio.CancelScope(shield=True):
                 await aio.settle(db)
-            if call.committed:
-                # TODO(issue 11 point 1): it committed before the cancellation arrived and its answer is
-                # dropped: give back what it took (leases, locks) by a give-back rule, in the audit log.
-                log.info("store %s: a cancelled call's transaction had committed; its answer is dropped", self.path)
+                if call.committed:  # too late to undo: its answer reaches nobody, so what it took comes back
+                    if call.write:
+                        self._local_commit()
+                    await self._give_back(fn, call.result)
             raise
 
     def _transaction(self, conn: sqlite3.Connection, call: _Call) -> Any:
@@ -284,7 +285,7 @@ class SQLiteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        call.committed = True
+        call.result, call.committed = result, True
         self._committed(tx)  # here, on the thread, before the next transaction reads what it remembers
         return result
 
