@@ -103,3 +103,78 @@ async def test_a_transaction_runs_off_the_event_loop(db_path, clock) -> None:
                 await anyio.wait_all_tasks_blocked()
                 go_on.set()
     assert answers == [True]
+
+
+class PausedAfterCommit(SQLiteStore):
+    """The real SQLite store, paused on its thread right after a COMMIT while ``pause`` is set: the
+    moment a caller can be cancelled with its transaction already committed."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pause, self.committed, self.go_on = threading.Event(), threading.Event(), threading.Event()
+
+    def _committed(self, tx) -> None:
+        super()._committed(tx)
+        if self.pause.is_set():
+            self.pause.clear()
+            self.committed.set()
+            self.go_on.wait(10)
+
+
+async def cancelled_after_commit(store: PausedAfterCommit, verb, *args) -> None:
+    """Call ``store.verb(*args)`` and cancel it once its transaction has committed, before it answers."""
+    store.pause.set()
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                await verb(*args)
+                pytest.fail("the call answered; it should have been cancelled")
+
+            tg.start_soon(call)
+            await anyio.to_thread.run_sync(store.committed.wait, 10)
+            scope.cancel()
+            store.go_on.set()
+    assert scope.cancelled_caught
+
+
+def events_of(db: Path, *kinds: str) -> list[tuple[str, str, dict]]:
+    conn = sqlite3.connect(db)
+    try:
+        marks = ", ".join("?" * len(kinds))
+        rows = conn.execute(f"SELECT kind, subject, data FROM events WHERE kind IN ({marks}) ORDER BY id", kinds)
+        return [(kind, subject, json.loads(data or "{}")) for kind, subject, data in rows]
+    finally:
+        conn.close()
+
+
+@pytest.mark.anyio
+async def test_a_poll_cancelled_after_it_committed_gives_its_lease_back_with_the_attempt_unspent(db_path, clock):
+    async with PausedAfterCommit(db_path, clock=clock) as store:
+        await store.register("lead", None, None, None)
+        await store.register("w", None, None, None)
+        sent = await store.send(
+            "lead", ["w"], "only once", subject=None, kind="task", payload=None, priority=1, thread_id=None,
+            reply_to=None, ttl_seconds=None, max_attempts=1, idempotency_key=None,
+        )  # fmt: skip
+        await cancelled_after_commit(store, store.lease, "w", 1, 600, None, None)
+        inbox = (await store.inbox("w", 10)).messages
+        assert [(m.message_id, m.state, m.attempt) for m in inbox] == [(sent.message_id, "queued", 0)]
+        again = (await store.lease("w", 1, 600, None, None)).messages
+        assert [(m.message_id, m.attempt) for m in again] == [(sent.message_id, 1)], "max_attempts=1: not dead"
+    assert [kind for kind, *_ in events_of(db_path, "lease", "lease_returned")] == ["lease", "lease_returned", "lease"]
+    assert events_of(db_path, "lease_returned")[0][2] == {"attempt": 0}
+
+
+@pytest.mark.anyio
+async def test_a_claim_cancelled_after_it_committed_releases_what_it_granted_and_keeps_what_was_renewed(
+    db_path, clock
+):
+    async with PausedAfterCommit(db_path, clock=clock) as store:
+        held = await store.claim_lock("a", ["src/held.py"], *CLAIM)
+        await cancelled_after_commit(store, store.claim_lock, "a", ["src/held.py", "src/new.py"], *CLAIM)
+        mine = (await store.locks(None, None, "a", None)).locks
+        assert [(lock.resource, lock.token) for lock in mine] == [("src/held.py", held.locks[0].token)]
+        assert (await store.claim_lock("b", ["src/new.py"], *CLAIM)).granted
+    released = events_of(db_path, "lock_release")
+    assert [(subject, data.get("returned")) for _, subject, data in released] == [("src/new.py", True)]

@@ -135,7 +135,7 @@ def replay_log(conn: sqlite3.Connection, report: Report) -> Replay:
             if len(live) != data.get("leases"):
                 report.bad(f"event {event['id']}: renew says {data.get('leases')} leases, the log knows {len(live)}")
             continue
-        if kind not in ("lease", "ack", "nack", "lease_lapsed", "dead", "expired"):
+        if kind not in ("lease", "ack", "nack", "lease_lapsed", "lease_returned", "dead", "expired"):
             continue
         recipient = data.get("recipient") if kind in ("dead", "expired") else event["agent"]
         attempt = data.get("attempt")
@@ -162,6 +162,10 @@ def replay_log(conn: sqlite3.Connection, report: Report) -> Replay:
             d.state = "acked" if kind == "ack" else "queued"
             if kind == "ack":
                 d.acked_attempt = attempt
+        elif kind == "lease_returned":  # its caller was gone before it learnt of the lease: the attempt is unspent
+            if d.state != "leased" or at >= d.expires or attempt != d.attempt - 1:
+                report.bad(f"{where}: returned a lease that was not live (state {d.state}, attempt {d.attempt})")
+            d.state, d.attempt = "queued", attempt
         elif kind == "lease_lapsed":
             if d.state != "leased" or at < d.expires:
                 report.bad(f"{where}: lapsed a lease that was not over (state {d.state})")

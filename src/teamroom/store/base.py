@@ -15,7 +15,8 @@ The contract a backend must keep
   resume read and then write; two of them must never interleave, or a lock is granted twice and a
   delivery handed to two workers. ``fn`` either returns (commit) or raises (rollback, nothing
   changed); a refusal is an exception, so a refusal changes nothing. A write that the caller
-  abandons before it commits is rolled back.
+  abandons before it commits is rolled back; one that committed first is given back at once
+  (`_give_back`), so a caller that never saw its answer holds nothing.
 - **Reads** (`write=False`) see one consistent snapshot and take no write lock.
 - **One hop per transaction, never on the event loop.** ``fn`` is synchronous and runs wholly on
   the backend's worker thread; the loop only awaits its result, so one large read does not stall
@@ -39,6 +40,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from teamroom.schemas import (
@@ -58,7 +60,7 @@ from teamroom.schemas import (
     ThreadResult,
 )
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
-from teamroom.store.rules import agents, board, cli, events, handoffs, locks, messages, sessions, web
+from teamroom.store.rules import agents, board, cli, digest, events, giveback, handoffs, locks, messages, sessions, web
 from teamroom.store.tx import Tx, iso
 
 T = TypeVar("T")
@@ -147,6 +149,14 @@ class Store(abc.ABC):
         for agent in tx.touched:  # only once committed: a rolled-back touch must be written again
             self._seen[agent] = tx.now
 
+    async def _give_back(self, fn: Callable[..., Any], result: Any) -> None:
+        """A committed write of rule ``fn`` answered ``result`` to a caller that is gone: give back what it
+        took (`rules.giveback`). Backends call this, shielded from cancellation, once they see it."""
+        back = giveback.for_call(fn, result)
+        if back is not None:
+            await self._run(True, back[0], back[1])
+            self._local_commit()
+
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         result = await self._run(True, fn, args)
         self._local_commit()
@@ -177,6 +187,14 @@ class Store(abc.ABC):
         """A caller (``agent``) is marked seen, so this writes; with no caller it only reads."""
         run = self._read if agent is None else self._write
         return await run(agents.list_agents, agent, role, capability, include_offline)
+
+    async def bind_session(self, session_id: str, agent: str, client: str | None, *, replace: bool) -> bool:
+        """Bind a client session to ``agent`` (`rules.sessions.bind`); the hooks' form is `DirectStore`."""
+        return await self._write(partial(sessions.bind, replace=replace), session_id, agent, client)
+
+    async def digest(self, agent: str, top: int = 3) -> dict[str, Any]:
+        """What waits for ``agent``, as the hooks put it in its context (`rules.digest`). Reads only."""
+        return await self._read(digest.digest, agent, top)
 
     # --- messages ----------------------------------------------------------------------------
 

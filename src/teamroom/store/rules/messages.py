@@ -257,7 +257,7 @@ def next_ready_at(tx: Tx, agent: str, kinds: list[str] | None, thread_id: str | 
     return tx.one("messages.next_ready_at", (agent, tx.array(kinds) if kinds else None, thread_id))[0]
 
 
-def _receipt_id(receipt: str) -> int:
+def receipt_id(receipt: str) -> int:
     """The delivery id inside a receipt (``r17.3f9a...`` -> 17), or -1 when it has none."""
     head = receipt.split(".", 1)[0]
     return int(head[1:]) if head[:1] == "r" and head[1:].isascii() and head[1:].isdigit() and len(head) < 20 else -1
@@ -265,7 +265,7 @@ def _receipt_id(receipt: str) -> int:
 
 def _leased_row(tx: Tx, agent: str, receipt: str) -> dict[str, Any]:
     """The delivery behind a receipt, if the caller holds its live lease; otherwise the right refusal."""
-    row = tx.one("messages.delivery", (_receipt_id(receipt),))
+    row = tx.one("messages.delivery", (receipt_id(receipt),))
     if row is None:
         raise NotFound(f"no receipt {receipt!r}; use the receipt field of a message from poll")
     if row["recipient"] != agent:
@@ -285,7 +285,7 @@ def ack(tx: Tx, agent: str, receipts: list[str]) -> AckResult:
     unique = list(dict.fromkeys(receipts))
     for receipt in unique:
         # The common case in one statement; anything else is diagnosed below and rolled back.
-        done = tx.one("messages.ack", (tx.now, _receipt_id(receipt), receipt, agent))
+        done = tx.one("messages.ack", (tx.now, receipt_id(receipt), receipt, agent))
         if done is None:
             if _leased_row(tx, agent, receipt)["state"] == "acked":
                 continue  # acking twice with the same receipt is a no-op

@@ -70,12 +70,13 @@ class _Abandoned(Exception):
 class _Call:
     """One transaction handed to aiosqlite's thread, and what the loop and the thread tell each other of it."""
 
-    __slots__ = ("abandoned", "args", "committed", "fn", "write")
+    __slots__ = ("abandoned", "args", "committed", "fn", "result", "write")
 
     def __init__(self, write: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.write, self.fn, self.args = write, fn, args
         self.abandoned = False  # set by the loop when the caller is cancelled; read by the thread before COMMIT
         self.committed = False  # set by the thread once COMMIT returned
+        self.result: Any = None  # what the transaction answered, once committed
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -91,6 +92,11 @@ def _unavailable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
         hint = (
             "the file is not a healthy teamroom store; move it aside (keep it for inspection)"
             " or pass --db another path"
+        )
+    elif "disk I/O error" in text:
+        hint = (
+            "a file of the store (its -wal or -shm beside it) was deleted or replaced while teamroom processes"
+            " had it open; stop every teamroom process that uses it, then start them again"
         )
     elif "full" in text:
         hint = "the disk is full; free some space"
@@ -120,6 +126,7 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.durability = durability
         self._queries = sqlite_queries()
+        self._identity: tuple[tuple[int, int], tuple[int, int] | None] | None = None
         self._db: aiosqlite.Connection | None = None  # every transaction runs on its thread
         self._watch: sqlite3.Connection | None = None
         self._local_seq = 0
@@ -155,11 +162,13 @@ class SQLiteStore(Store):
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._refuse_newer(conn)  # before anything writes to it, WAL mode included
+            self._check_identity()  # a second hard link, too
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
             conn.execute("PRAGMA busy_timeout = 0")  # from now on `_retry_busy` waits, so a cancelled call can stop
+            self._identity = self._files()
         except BaseException as exc:
             conn.close()  # a store refused at open is left exactly as it was found
             if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
@@ -168,6 +177,56 @@ class SQLiteStore(Store):
                 raise _unavailable(self.path, exc) from None
             raise
         return conn
+
+    # --- the file is still the store (issue 11 point 8) ----------------------------------------
+
+    def _files(self) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """The identity (device, inode) of the store file and of its WAL file, as this process opened them."""
+        main = os.stat(self.path)
+        try:
+            wal = os.stat(f"{self.path}-wal")
+        except FileNotFoundError:
+            return (main.st_dev, main.st_ino), None
+        return (main.st_dev, main.st_ino), (wal.st_dev, wal.st_ino)
+
+    def _check_identity(self) -> None:
+        """Refuse to write unless the path still names the file this process opened, with one name only.
+
+        A store file deleted or replaced while servers run, or a WAL file deleted, would take the
+        writes this process acknowledges into a file nobody opens again; a second hard link gives
+        SQLite two WAL files for one database, and writes through one name vanish for the other.
+        Two stat calls, under the write lock, before every write.
+        """
+        try:
+            main = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreUnavailable(
+                f"store {self.path} was deleted while this server had it open; nothing more is written to it."
+                " Restart every teamroom process that uses it (they open the store found at that path then)"
+            ) from None
+        if self._identity is not None and (main.st_dev, main.st_ino) != self._identity[0]:
+            raise StoreUnavailable(
+                f"store {self.path} was replaced by another file while this server had it open; nothing more is"
+                " written to the old one. Restart every teamroom process that uses it"
+            )
+        if main.st_nlink > 1:
+            raise StoreUnavailable(
+                f"store {self.path} has {main.st_nlink} hard links: SQLite keeps a WAL file per name, so writes"
+                f" through one name can be lost to the others. Remove the other links (find / -samefile {self.path})"
+                " and use one path (a symbolic link is fine)"
+            )
+        wal = self._identity[1] if self._identity is not None else None
+        if wal is not None:
+            try:
+                now = os.stat(f"{self.path}-wal")
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != wal:
+                raise StoreUnavailable(
+                    f"the write-ahead log {self.path}-wal was deleted or replaced while this server had the store"
+                    " open; the writes in it are lost to other processes. Stop every teamroom process that uses"
+                    " the store, then start them again"
+                )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         for number, script in migrations():
@@ -228,10 +287,10 @@ class SQLiteStore(Store):
             call.abandoned = True
             with anyio.CancelScope(shield=True):
                 await aio.settle(db)
-            if call.committed:
-                # TODO(issue 11 point 1): it committed before the cancellation arrived and its answer is
-                # dropped: give back what it took (leases, locks) by a give-back rule, in the audit log.
-                log.info("store %s: a cancelled call's transaction had committed; its answer is dropped", self.path)
+                if call.committed:  # too late to undo: its answer reaches nobody, so what it took comes back
+                    if call.write:
+                        self._local_commit()
+                    await self._give_back(fn, call.result)
             raise
 
     def _transaction(self, conn: sqlite3.Connection, call: _Call) -> Any:
@@ -265,6 +324,8 @@ class SQLiteStore(Store):
             raise _Abandoned()
         try:
             conn.execute("BEGIN IMMEDIATE" if call.write else "BEGIN")
+            if call.write:
+                self._check_identity()
             tx = Tx(conn, self.clock.now_ms(), self._seen, self._queries)
             result = self._apply(tx, call.write, call.fn, call.args)
             if call.abandoned:  # the last moment the caller's cancellation can still undo it
@@ -284,7 +345,7 @@ class SQLiteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        call.committed = True
+        call.result, call.committed = result, True
         self._committed(tx)  # here, on the thread, before the next transaction reads what it remembers
         return result
 
