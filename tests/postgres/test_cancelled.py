@@ -13,6 +13,7 @@ import pytest
 from teamroom.store import ManualClock
 from teamroom.store.postgres.store import WRITE_LOCK, PostgresStore
 from teamroom.store.rules import locks
+from tests.test_cancelled_calls import cancelled_after_commit
 
 pytestmark = pytest.mark.anyio
 
@@ -77,3 +78,47 @@ async def test_a_transaction_cancelled_while_running_or_queued_is_rolled_back_no
         assert (await store.locks(None, None, None, None)).locks == []
         assert (await store.claim_lock("c", ["src/a.py", "src/b.py"], *CLAIM)).granted
         assert await _claims(store) == [("c", "src/a.py"), ("c", "src/b.py")]
+
+
+class PausedAfterCommit(PostgresStore):
+    """The real PostgreSQL store, paused on its thread right after a COMMIT while ``pause`` is set: the
+    moment a caller can be cancelled with its transaction already committed."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pause, self.committed, self.go_on = threading.Event(), threading.Event(), threading.Event()
+
+    def _committed(self, tx) -> None:
+        super()._committed(tx)
+        if self.pause.is_set():
+            self.pause.clear()
+            self.committed.set()
+            self.go_on.wait(10)
+
+
+async def test_a_poll_cancelled_after_it_committed_gives_its_lease_back_with_the_attempt_unspent(pg_url):
+    async with PausedAfterCommit(pg_url, clock=ManualClock()) as store:
+        await store.register("lead", None, None, None)
+        await store.register("w", None, None, None)
+        sent = await store.send(
+            "lead", ["w"], "only once", subject=None, kind="task", payload=None, priority=1, thread_id=None,
+            reply_to=None, ttl_seconds=None, max_attempts=1, idempotency_key=None,
+        )  # fmt: skip
+        await cancelled_after_commit(store, store.lease, "w", 1, 600, None, None)
+        inbox = (await store.inbox("w", 10)).messages
+        assert [(m.message_id, m.state, m.attempt) for m in inbox] == [(sent.message_id, "queued", 0)]
+        again = (await store.lease("w", 1, 600, None, None)).messages
+        assert [(m.message_id, m.attempt) for m in again] == [(sent.message_id, 1)], "max_attempts=1: not dead"
+        leases = (await store.events(0, 100, None, ["lease", "lease_returned"])).events
+    assert [(e.kind, e.data.get("attempt")) for e in leases] == [("lease", 1), ("lease_returned", 0), ("lease", 1)]
+
+
+async def test_a_claim_cancelled_after_it_committed_releases_what_it_granted_and_keeps_what_was_renewed(pg_url):
+    async with PausedAfterCommit(pg_url, clock=ManualClock()) as store:
+        held = await store.claim_lock("a", ["src/held.py"], *CLAIM)
+        await cancelled_after_commit(store, store.claim_lock, "a", ["src/held.py", "src/new.py"], *CLAIM)
+        mine = (await store.locks(None, None, "a", None)).locks
+        assert [(lock.resource, lock.token) for lock in mine] == [("src/held.py", held.locks[0].token)]
+        assert (await store.claim_lock("b", ["src/new.py"], *CLAIM)).granted
+        released = (await store.events(0, 100, None, ["lock_release"])).events
+    assert [(e.subject, e.data.get("returned")) for e in released] == [("src/new.py", True)]

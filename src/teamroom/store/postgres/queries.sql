@@ -457,3 +457,17 @@ WHERE holder = ?1 AND expires_at > ?2
 ORDER BY resource;
 
 -- ============================================================================ locks
+
+-- ============================================================================ give-back
+
+-- name: giveback.lease
+-- The live lease of receipt ?2 of delivery ?1 at ?3 back to the queue, visible now, its attempt as
+-- before the lease.
+UPDATE deliveries SET state = 'queued', attempt = attempt - 1, visible_at = ?3, updated_at = ?3
+ WHERE id = ?1 AND receipt = ?2 AND state IN ('queued', 'leased') AND state = 'leased' AND visible_at > ?3
+RETURNING message_id, recipient, attempt;
+
+-- name: giveback.lock
+-- The lock on ?1 granted with token ?2, if it is still that grant.
+DELETE FROM locks WHERE resource = ?1 AND token = ?2
+RETURNING holder;

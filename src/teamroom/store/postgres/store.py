@@ -128,13 +128,14 @@ def _rollback(raw: psycopg.Connection[Any]) -> None:
 class _Call:
     """One transaction handed to the worker thread, and what the loop and the thread tell each other of it."""
 
-    __slots__ = ("_lock", "abandoned", "args", "begun", "committed", "done", "fn", "write")
+    __slots__ = ("_lock", "abandoned", "args", "begun", "committed", "done", "fn", "result", "write")
 
     def __init__(self, write: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.write, self.fn, self.args = write, fn, args
         self.abandoned = False  # set by the loop when the caller is cancelled; read by the thread before COMMIT
         self.begun = False  # set by the thread when it takes the call up
         self.committed = False  # set by the thread once COMMIT returned
+        self.result: Any = None  # what the transaction answered, once committed
         self.done = threading.Event()  # set by the thread once it is done with the call
         self._lock = threading.Lock()
 
@@ -315,10 +316,10 @@ class PostgresStore(Store):
             if call.abandon():  # its thread had begun: wait until it is done with the transaction
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(call.done.wait)
-            if call.committed:
-                # As on SQLite (issue 11 point 1): it committed before the cancellation arrived and its
-                # answer is dropped; a give-back rule is to return what it took.
-                log.info("store %s: a cancelled call's transaction had committed; its answer is dropped", self.where)
+                    if call.committed:  # too late to undo: its answer reaches nobody, so what it took comes back
+                        if call.write:
+                            self._local_commit()
+                        await self._give_back(fn, call.result)
             raise
 
     def _transaction(self, call: _Call) -> Any:
@@ -407,7 +408,7 @@ class PostgresStore(Store):
             if raw.broken or raw.closed:
                 raise _Lost(exc, committing=True) from None
             raise _unavailable(self.where, exc) from None
-        call.committed = True
+        call.result, call.committed = result, True
         self._committed(tx)
         return result
 
