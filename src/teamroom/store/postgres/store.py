@@ -7,8 +7,9 @@ transaction-level advisory lock held until commit, so the reads and writes of tw
 interleave, on this server or any other: the all-or-nothing claims, board ``seq``, handoff resume
 and the events' commit order all rest on it. That same first statement reads the database's
 clock (``clock_timestamp()``, after the lock) and queues the ``NOTIFY`` that wakes other servers'
-waiters at commit, so a write costs one round trip more than its own statements (the COMMIT).
-Reads run in one REPEATABLE READ, READ ONLY snapshot and take no lock.
+waiters at commit: a write costs two round trips besides its own statements (that one and the
+COMMIT). Reads run in one REPEATABLE READ, READ ONLY snapshot and take no lock. A caller cancelled
+before COMMIT leaves nothing, one cancelled after it gets what it took given back (`Store._give_back`).
 """
 
 from __future__ import annotations
@@ -221,7 +222,9 @@ class PostgresStore(Store):
         """Connect, migrate, and listen (before open returns: no commit after it is missed)."""
         raw = connect(self.url)
         try:
-            schema, key = raw.execute("SELECT current_schema(), hashtext(current_schema())").fetchone()
+            schema, key, now = raw.execute(f"SELECT current_schema(), hashtext(current_schema()), {NOW_MS}").fetchone()
+            if self._db_clock:
+                self.clock.set(now)  # type: ignore[attr-defined]
             if schema is None:
                 raise StoreUnavailable(
                     f"store {self.where}: its search_path names no schema that exists; create the schema"
