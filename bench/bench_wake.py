@@ -1,6 +1,7 @@
 """Waiting across processes: how fast a commit wakes a blocked poll, and what idle waiters cost.
 
     python bench/bench_wake.py [--rounds 60] [--servers 10] [--seconds 10]
+    PYTHONPATH=/elsewhere/src python bench/bench_wake.py    # measure another checkout (e.g. main's)
 
 Wake-up: a waiter `teamroom serve` holds ``poll(wait_seconds=20)``; another process sends to it.
 Two senders, interleaved round by round:
@@ -10,6 +11,8 @@ Two senders, interleaved round by round:
     a lease, a reply leg; the wake-up has no request leg but has the watcher's reaction);
   - a second `teamroom serve` (``send`` over stdio): from the send's start to the poll's reply,
     with the send's own round trip as the floor (the commit lies inside it).
+Underneath, the store alone: a child process commits, and this process's `wait_for_change` returns;
+the floor is the same child answering on a pipe (how long waking another process takes at all).
 Idle cost: ``--servers`` servers each holding an idle ``poll(wait_seconds=50)``, and alongside, over
 the same window, as many idle servers with no poll (the floor): utime+stime from /proc/<pid>/stat,
 as % of one core, all servers of a group together.
@@ -27,22 +30,73 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
+import anyio.streams.text
 from mcp import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import teamroom  # noqa: E402
 from bench.common import Report, client, summary, teamroom_params  # noqa: E402
 from teamroom.store import open_store  # noqa: E402
 from teamroom.tools import messages as message_tools  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+CHILD = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("CREATE TABLE IF NOT EXISTS bench_wake (x)")
+for line in sys.stdin:
+    if line.startswith("commit"):
+        conn.execute("INSERT INTO bench_wake VALUES (1)")
+    print(time.perf_counter(), flush=True)
+"""
+
+
+async def store_wake(report: Report, tmp: Path, rounds: int) -> None:
+    db = tmp / "store.db"
+    commit_ms, pipe_ms = [], []
+    async with open_store(db) as store, await anyio.open_process([sys.executable, "-c", CHILD, str(db)]) as child:
+        lines = anyio.streams.text.TextReceiveStream(child.stdout)
+        buffered = ""
+
+        async def ask(what: str) -> float:
+            nonlocal buffered
+            await child.stdin.send(f"{what}\n".encode())
+            while "\n" not in buffered:
+                buffered += await lines.receive()
+            line, buffered = buffered.split("\n", 1)
+            return float(line)
+
+        await ask("ping")
+        for i in range(rounds + 5):
+            token = store.change_token()
+            woke = {}
+
+            async def wait(token=token, woke=woke) -> None:
+                await store.wait_for_change(token, 5)
+                woke["at"] = time.perf_counter()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                await anyio.sleep(0.05)
+                committed = await ask("commit")
+            sent = await ask("ping")
+            received = time.perf_counter()
+            if i >= 5:  # warm-up
+                commit_ms.append((woke["at"] - committed) * 1000)
+                pipe_ms.append((received - sent) * 1000)
+    c, f = summary(commit_ms), summary(pipe_ms)
+    report.header(f"the store alone, {rounds} rounds: a child's commit -> wait_for_change returns here (ms)")
+    report.add("commit -> wait_for_change returns p50", c["p50"], "ms", f["p50"])
+    report.add("commit -> wait_for_change returns p95", c["p95"], "ms", f["p95"])
+    report.add("  floor: the child's line on a pipe -> read here p50", f["p50"], "ms")
 
 
 async def wake(report: Report, tmp: Path, rounds: int) -> None:
     db = tmp / "wake.db"
     local_ms, local_floor, serve_ms, serve_floor, beyond_send = [], [], [], [], []
     async with AsyncExitStack() as stack:
-        waiter = await stack.enter_async_context(client(teamroom_params(db, "waiter")))
-        sender = await stack.enter_async_context(client(teamroom_params(db, "sender")))
+        waiter = await stack.enter_async_context(client(_params(db, "waiter")))
+        sender = await stack.enter_async_context(client(_params(db, "sender")))
         store = await stack.enter_async_context(open_store(db))
         await waiter("register")
         await sender("register")
@@ -107,9 +161,12 @@ async def wake(report: Report, tmp: Path, rounds: int) -> None:
     report.add("poll reply after the send's reply (may be < 0) p50", b["p50"], "ms", p95=b["p95"])
 
 
-def _tagged(db: Path, agent: str, tag: str) -> StdioServerParameters:
+def _params(db: Path, agent: str, tag: str = "") -> StdioServerParameters:
+    """`teamroom serve` on ``db``; servers see this bench's PYTHONPATH, so that another checkout can be measured."""
     params = teamroom_params(db, agent)
     params.env = {**(params.env or {}), "TEAMROOM_BENCH_TAG": tag}
+    if "PYTHONPATH" in os.environ:
+        params.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return params
 
 
@@ -140,7 +197,7 @@ async def idle(report: Report, tmp: Path, servers: int, seconds: float) -> None:
         for i in range(servers):
             for group, calls in groups.items():
                 tag = uuid.uuid4().hex
-                call = await stack.enter_async_context(client(_tagged(db, f"{group}{i}", tag)))
+                call = await stack.enter_async_context(client(_params(db, f"{group}{i}", tag)))
                 await call("register")
                 calls.append((call, _pid(tag)))
         pids = {group: [pid for _, pid in calls] for group, calls in groups.items()}
@@ -163,8 +220,9 @@ async def idle(report: Report, tmp: Path, servers: int, seconds: float) -> None:
 async def main(args: argparse.Namespace) -> None:
     report = Report("wake")
     print(f"bench_wake, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,"
-          f" load {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f" load {os.getloadavg()[0]:.2f}, teamroom from {Path(teamroom.__file__).parent}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="teamroom-wake-") as tmp:
+        await store_wake(report, Path(tmp), args.rounds)
         await wake(report, Path(tmp), args.rounds)
         await idle(report, Path(tmp), args.servers, args.seconds)
     print(f"\nwritten: {report.save()}")
