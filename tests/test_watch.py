@@ -200,6 +200,14 @@ async def test_without_inotify_an_adaptive_poll_wakes_waiters_and_slows_down_whi
     assert await _woken(watcher, db.changed_since(), commit)
 
 
+@linux
+async def test_a_directory_inotify_cannot_watch_falls_back_to_polling(tmp_path, caplog):
+    version = Counter(tmp_path / "gone" / "w.db")
+    watcher = Watcher(version.path, version)
+    assert not await watcher.wait(lambda: False, 0.05)
+    assert watcher.mode == "poll" and "waits poll the store" in caplog.text
+
+
 async def test_closing_the_watcher_returns_its_waiters(db):
     watcher = Watcher(db.path, db.version)
     changed = db.changed_since()

@@ -20,6 +20,7 @@ import ctypes
 import logging
 import os
 import struct
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,6 +75,17 @@ class Inotify:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def _open_inotify(directory: Path, names: set[str]) -> Inotify | None:
+    """A watch on ``directory`` for writes to ``names``, or None where inotify is missing (then waits poll)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return Inotify(directory, names)
+    except (AttributeError, OSError) as exc:  # no such function in this libc; no instances or watches left
+        log.warning("store %s: no inotify (%s); waits poll the store, waking up to 250 ms late", directory, exc)
+        return None
 
 
 def _errno_error(what: str) -> OSError:
@@ -159,13 +171,8 @@ class Watcher:
         now = anyio.current_time()
         if self._use_inotify and self._inotify is None:
             self._use_inotify = False  # one try per store
-            try:
-                self._inotify = Inotify(self._directory, self._names)
-            except AttributeError:
-                log.debug("no inotify here: waits poll the store")
-            except OSError as exc:
-                log.warning("store %s: %s; waits poll the store (slower wake-ups)", self._directory, exc)
-            else:
+            self._inotify = _open_inotify(self._directory, self._names)
+            if self._inotify is not None:
                 self._due = now  # look once at once: a commit before the watch was in place sent nothing
         if self._due < now:
             self._due = now + self._interval()
