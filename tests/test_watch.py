@@ -103,6 +103,25 @@ async def test_an_idle_wait_looks_at_the_store_only_about_once_a_second(db):
 
 
 @linux
+async def test_one_watch_wakes_every_waiter_of_the_process(db, no_recheck):
+    watcher = Watcher(db.path, db.version)
+    changed = db.changed_since()
+    woke = []
+
+    async def wait() -> None:
+        woke.append(await watcher.wait(changed, 30))
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            db.commit()
+    assert woke == [True] * 5
+    assert watcher.checks <= 3  # one watch looked, not five
+
+
+@linux
 async def test_the_watch_changes_hands_when_its_waiter_times_out_or_is_cancelled(db, no_recheck):
     watcher = Watcher(db.path, db.version)
     changed = db.changed_since()
