@@ -4,7 +4,8 @@ Each verb is one transaction run in one hop on aiosqlite's thread (`aio`), never
 ``BEGIN IMMEDIATE`` takes the write lock first, so the reads and writes of a verb never interleave
 with another process's (the classic double-claim cannot happen). A busy store is waited for on that
 thread too. Cross-process wake-ups come from ``PRAGMA data_version``, which changes on a connection
-whenever another connection commits.
+whenever another connection commits; `watch.Watcher` looks at it when the store's files are
+written (inotify), and wakes every waiter of the process.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import anyio
 from teamroom.errors import StoreUnavailable
 from teamroom.store.base import Clock, Store
 from teamroom.store.sqlite import aio
+from teamroom.store.sqlite.watch import Watcher
 from teamroom.store.tx import Tx, sqlite_queries
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,6 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5_000  # while opening (migrations); afterwards the store retries busy itself
 BUSY_GIVE_UP_S = 30.0
 BUSY_MAX_DELAY_S = 0.010
-WATCH_INTERVAL_S = 0.002
 
 
 
@@ -130,7 +131,7 @@ class SQLiteStore(Store):
         self._db: aiosqlite.Connection | None = None  # every transaction runs on its thread
         self._watch: sqlite3.Connection | None = None
         self._local_seq = 0
-        self._local_event = anyio.Event()
+        self._watcher: Watcher | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class SQLiteStore(Store):
             self._watch = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
+        self._watcher = Watcher(self.path, self._data_version)
 
     def _open_sync(self) -> sqlite3.Connection:
         """Open and migrate; a store busy with another process's migration is waited for, like any busy store."""
@@ -256,19 +258,21 @@ class SQLiteStore(Store):
             )
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()  # its waiters return; they find the store closed
         db, self._db = self._db, None
         if db is not None:
             await db.close()  # after the transactions already queued on it
         if self._watch is not None:
             self._watch.close()
-        self._watch = None
+        self._watch = self._watcher = None
 
     # --- transactions ------------------------------------------------------------------------
 
     def _local_commit(self) -> None:
         self._local_seq += 1
-        self._local_event.set()
-        self._local_event = anyio.Event()
+        if self._watcher is not None:
+            self._watcher.wake()
 
     async def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         """Run one transaction on aiosqlite's thread; a caller cancelled before COMMIT leaves nothing.
@@ -351,16 +355,13 @@ class SQLiteStore(Store):
 
     # --- change notification -----------------------------------------------------------------
 
-    def change_token(self) -> tuple[int, int]:
+    def _data_version(self) -> int:
         assert self._watch is not None, "store is not open"
-        return self._watch.execute("PRAGMA data_version").fetchone()[0], self._local_seq
+        return self._watch.execute("PRAGMA data_version").fetchone()[0]
+
+    def change_token(self) -> tuple[int, int]:
+        return self._data_version(), self._local_seq
 
     async def wait_for_change(self, token: Any, timeout: float) -> bool:
-        with anyio.move_on_after(max(timeout, 0)):
-            while True:
-                event = self._local_event
-                if self.change_token() != token:
-                    return True
-                with anyio.move_on_after(WATCH_INTERVAL_S):
-                    await event.wait()
-        return self.change_token() != token
+        assert self._watcher is not None, "store is not open"
+        return await self._watcher.wait(lambda: self.change_token() != token, timeout)
