@@ -466,3 +466,13 @@ RETURNING message_id, recipient, attempt;
 -- The lock on ?1 granted with token ?2, if it is still that grant.
 DELETE FROM locks WHERE resource = ?1 AND token = ?2
 RETURNING holder;
+
+-- ============================================================================ housekeeping
+
+-- name: housekeeping.due
+-- Anything the sweep would do at ?1: a lapsed lease, a live delivery past its TTL, a lock expired
+-- before ?2 (each through its expiry index).
+SELECT 1 WHERE EXISTS (SELECT 1 FROM deliveries WHERE state = 'leased' AND visible_at <= ?1)
+    OR EXISTS (SELECT 1 FROM deliveries WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL
+                  AND expires_at <= ?1)
+    OR EXISTS (SELECT 1 FROM locks WHERE expires_at <= ?2);
