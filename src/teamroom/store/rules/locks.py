@@ -32,7 +32,7 @@ from teamroom.store.tx import Tx, iso
 EXPIRED_KEPT_MS = 60 * 60 * 1000  # how long an expired lock waits for a takeover before the sweep drops it
 MAX_CONFLICTS = 50  # conflicts listed in one refusal
 MAX_COUNTED = 200  # conflicts counted beyond those listed; a refusal stops looking there (200 means "or more")
-PAGE = 1_024  # candidates read by the first query of a search that stops at nothing; each page doubles
+PAGE = 1_024  # the most candidates the first query of a search reads (a refusal: what it needs); each page doubles
 
 Hit = tuple[Resource, Any, str | None]  # (a resource looked for, a lock row overlapping it, a path both match)
 Targets = Callable[[Any], list[tuple[int, int]]]  # candidate row -> [(index in wanted, search number)] it may overlap
@@ -140,18 +140,20 @@ def _overlapping(
     skip_mode: str = "",
     live_after: int = 0,
     enough: int | None = None,
+    searches: Iterable[tuple[str, tuple[Any, ...], Targets]] | None = None,
 ) -> list[Hit]:
     """The locks overlapping each of ``wanted``, in the order of ``wanted``, then of the searches, then of the index.
 
     Locks of ``skip_holder`` or in ``skip_mode`` are left out, and those of anyone but ``holder``
     when given, and those expiring at or before ``live_after``. Stops once ``enough`` live ones
     (expiring after ``tx.now``) are found, so that what it returns is then only the start.
+    ``searches`` replaces those of `_searches`.
     """
     found: list[list[list[Hit]]] = [[[] for _ in range(4)] for _ in wanted]  # [wanted][search]
     filters = (skip_holder, holder, skip_mode, live_after)
     live = 0
-    for query, params, targets in _searches(tx, wanted):
-        for row in _pages(tx, query, filters, params, PAGE if enough is None else enough):
+    for query, params, targets in _searches(tx, wanted) if searches is None else searches:
+        for row in _pages(tx, query, filters, params, PAGE if enough is None else min(enough, PAGE)):
             for index, search in targets(row):
                 res = wanted[index]
                 hit, example = _overlap(res, row)
@@ -205,14 +207,14 @@ def _searches(tx: Tx, wanted: list[Resource]) -> Iterator[tuple[str, tuple[Any, 
         end, ends = res.suffix[::-1], paths.suffixes(res.suffix)
         if res.prefix:
             low, high = paths.under_range(res.prefix)
-            ancestors = tx.array(paths.ancestors(res.prefix))
+            ancestors, shorter = tx.array(paths.ancestors(res.prefix)), tx.array(ends[:-1])
             yield "locks.at", ("path", res.prefix, end), _only(index, 0)
             yield "locks.paths_under", (low, high, end, res.text), _only(index, 1)
-            yield "locks.globs_above", (ancestors, tx.array(ends[:-1]), end, _after_all_starting(end)), _only(index, 2)
-            yield "locks.globs_under", (low, high, tx.array(ends), end), _only(index, 3)
+            yield "locks.globs_above", (ancestors, shorter, end, _after_all_starting(end), 0), _only(index, 2)
+            yield "locks.globs_under", (low, high, tx.array(ends), end, 0), _only(index, 3)
         else:
             yield "locks.paths_under", ("", None, end, res.text), _only(index, 1)
-            yield "locks.globs_under", ("", None, tx.array(ends), end), _only(index, 3)
+            yield "locks.globs_under", ("", None, tx.array(ends), end, 0), _only(index, 3)
     if above:
         plain = tx.array(dict.fromkeys(res.plain for res in wanted if res.kind == "path"))
         yield "locks.globs_over_paths", (tx.array(sorted(above)), plain), _paths_below(above)
@@ -307,12 +309,69 @@ def list_locks(tx: Tx, agent: str | None, resource: str | None, holder: str | No
     elif resource is None:
         rows = tx.all("locks.held_by", (holder, tx.now, most))
         total = tx.one("locks.held_by_count", (holder, tx.now))[0]
+    elif holder is not None and tx.one("locks.held_by_count", (holder, tx.now))[0] <= PAGE:
+        res = paths.parse(resource)  # a holder's own locks are fewer than the candidates: decide those
+        found = [row for row in tx.all("locks.held_by", (holder, tx.now, -1)) if _overlap(res, row)[0]]
+        rows, total = found if limit is None else found[:limit], len(found)
     else:
-        found = _overlapping(tx, [paths.parse(resource)], holder=holder, live_after=tx.now)
-        rows = sorted((row for _, row, _ in found), key=lambda row: (row["resource"], row["token"]))
-        total = len(rows)
-        rows = rows if limit is None else rows[:limit]
+        rows, total = _listed(tx, paths.parse(resource), holder, most)
     return LocksResult(locks=[entry(row) for row in rows], more=total - len(rows))
+
+
+def _listed(tx: Tx, res: Resource, holder: str | None, most: int) -> tuple[list[Any], int]:
+    """The first ``most`` (-1: all) live locks overlapping ``res`` by resource then token, and how many there are.
+
+    The broad globs have SQL count and list most of what they overlap: under ``P/**`` (or ``**``)
+    every path and every glob without a class (which could match nothing); under ``P/**/*S`` every
+    path below ``P`` whose name ends with ``S``. The rules decide the rest, as for any resource.
+    """
+    shape, counted, first, searches = _shape(res), 0, [], None
+    if shape == "under":
+        prefix = res.prefix or None
+        low, high = (res.prefix, paths.under_range(res.prefix)[1]) if prefix else ("", None)
+        first = tx.all("locks.live_under", (tx.now, holder, prefix, low, high, most))
+        counted = tx.one("locks.live_under_count", (tx.now, holder, prefix, low, high))[0]
+        searches = _odd(tx, res)
+    elif shape == "ending":
+        low, high = paths.under_range(res.prefix) if res.prefix else ("", None)
+        ending = (tx.now, holder, low, high, res.suffix[::-1])
+        first = tx.all("locks.live_paths_ending", (*ending, most))
+        counted = tx.one("locks.live_paths_ending_count", ending)[0]
+        searches = [search for search in _searches(tx, [res]) if search[0] != "locks.paths_under"]
+    found = [row for _, row, _ in _overlapping(tx, [res], holder=holder, live_after=tx.now, searches=searches)]
+    rows = sorted([*first, *found], key=lambda row: (row["resource"], row["token"]))
+    return rows if most < 0 else rows[:most], counted + len(found)
+
+
+def _shape(res: Resource) -> str | None:
+    """Which broad glob ``res`` is: "under" (``P/**``, ``**``), "ending" (``P/**/*S``, ``**/*S``) or neither."""
+    if res.kind != "glob":
+        return None
+    fixed = len(paths.ancestors(res.prefix)) - 1  # the literal segments of the prefix
+    rest = res.segments[fixed:]
+    if rest == (paths.GLOBSTAR,):
+        return "under"
+    if len(rest) == 2 and rest[0] == paths.GLOBSTAR and rest[1][:1] == (paths.STAR,):
+        return "ending" if all(token[0] == "c" for token in rest[1][1:]) else None
+    return None
+
+
+def _odd(tx: Tx, res: Resource) -> list[tuple[str, tuple[Any, ...], Targets]]:
+    """For `_listed` under ``P/**``: the searches for what `locks.live_under` leaves to the rules."""
+    if not res.prefix:
+        return [("locks.globs_under", ("", None, tx.array([""]), "", 1), _only(0, 3))]
+    under = res.prefix + "/"
+
+    def above(row: Any) -> list[tuple[int, int]]:  # globs with prefix P are under P too: counted unless odd
+        counted = "[" not in row["resource"] and row["resource"].startswith(under)
+        return [] if counted else [(0, 2)]
+
+    low, high = paths.under_range(res.prefix)
+    ancestors = tx.array(paths.ancestors(res.prefix))
+    return [
+        ("locks.globs_above", (ancestors, tx.array([]), "", None, 0), above),
+        ("locks.globs_under", (low, high, tx.array([""]), "", 1), _only(0, 3)),
+    ]
 
 
 def holders(tx: Tx) -> dict[str, list[str]]:

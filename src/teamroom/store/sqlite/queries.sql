@@ -526,11 +526,13 @@ LIMIT ?8;
 -- Globs a glob claim could overlap from above: their literal prefix is one of ?9 (a JSON array:
 -- the ancestors of the claim's prefix) and their literal end is one of ?10 (JSON, reversed) or
 -- starts with ?11 (reversed; before ?12, NULL: no end). Two index searches, merged in order.
+-- ?13 1: only globs with '[' (for a listing, which has locks.live_under count the others).
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'glob' AND prefix IN (SELECT value FROM json_each(?9) WHERE value >= ?5)
   AND rsuffix IN (SELECT value FROM json_each(?10))
   AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND (?13 = 0 OR instr(resource, '[') > 0)
   AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
 UNION ALL
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
@@ -538,6 +540,7 @@ FROM locks
 WHERE kind = 'glob' AND prefix IN (SELECT value FROM json_each(?9) WHERE value >= ?5)
   AND rsuffix >= ?11 AND rsuffix < coalesce(?12, x'')
   AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND (?13 = 0 OR instr(resource, '[') > 0)
   AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
 ORDER BY prefix, rsuffix, id
 LIMIT ?8;
@@ -545,11 +548,13 @@ LIMIT ?8;
 -- name: locks.globs_under
 -- Globs whose literal prefix is at or after ?9 and before ?10 (NULL: no end), and whose literal
 -- end is one of ?11 (JSON, reversed) or starts with ?12 (reversed): the ends of a glob claim's.
+-- ?13 1: only globs with '[', as in locks.globs_above.
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'glob' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
   AND (rsuffix IN (SELECT value FROM json_each(?11)) OR substr(rsuffix, 1, length(?12)) = ?12)
   AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND (?13 = 0 OR instr(resource, '[') > 0)
   AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
 ORDER BY prefix, rsuffix, id
 LIMIT ?8;
@@ -612,6 +617,46 @@ LIMIT ?2;
 
 -- name: locks.live_count
 SELECT COUNT(*) FROM locks WHERE expires_at > ?1;
+
+-- name: locks.live_under
+-- What a glob 'P/**' overlaps, decided here: the live locks (at ?1) of ?2 (NULL: anyone) on the
+-- path P (?3) or on anything under it (?4 <= resource < ?5 in byte order, P itself and what starts
+-- with 'P/'); for '**' (?3 NULL, ?4 '', ?5 NULL) on every path and glob. Names never overlap a
+-- glob, and globs with '[' are left to the rules (a class may match nothing). By resource then
+-- token, at most ?6 (-1: all), through locks_resource so that it stops there.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE resource >= ?4 AND resource < coalesce(?5, x'')
+  AND (?3 IS NULL OR resource = ?3 OR resource >= ?3 || '/')
+  AND kind != 'name' AND (kind = 'path' OR instr(resource, '[') = 0)
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2)
+ORDER BY resource, token
+LIMIT ?6;
+
+-- name: locks.live_under_count
+SELECT COUNT(*)
+FROM locks
+WHERE resource >= ?4 AND resource < coalesce(?5, x'')
+  AND (?3 IS NULL OR resource = ?3 OR resource >= ?3 || '/')
+  AND kind != 'name' AND (kind = 'path' OR instr(resource, '[') = 0)
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2);
+
+-- name: locks.live_paths_ending
+-- What a glob 'P/**/*S' overlaps among paths, decided here: the live locks (at ?1) of ?2 (NULL:
+-- anyone) on paths at or after ?3 and before ?4 (NULL: no end) whose last segment ends with S (?5,
+-- reversed). By resource (a path's prefix) then token, at most ?6 (-1: all).
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'path' AND prefix >= ?3 AND prefix < coalesce(?4, x'') AND substr(rsuffix, 1, length(?5)) = ?5
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2)
+ORDER BY prefix, token
+LIMIT ?6;
+
+-- name: locks.live_paths_ending_count
+SELECT COUNT(*)
+FROM locks
+WHERE kind = 'path' AND prefix >= ?3 AND prefix < coalesce(?4, x'') AND substr(rsuffix, 1, length(?5)) = ?5
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2);
 
 -- name: locks.holders
 -- Who holds what, live at ?1: (holder, resource) by holder then resource.
