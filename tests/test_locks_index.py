@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest.mock import patch
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from teamroom import paths
@@ -209,10 +210,12 @@ def test_a_claim_of_several_resources_finds_what_each_of_them_overlaps(held: lis
         for i, resource in enumerate(held):
             assert lock_sql.claim(tx, f"holder{i}", [resource], "shared", 60, None).granted
         expected = [(w, r) for w in wanted for r in held if overlaps(w, r)]
-        result = lock_sql.claim(tx, "probe", wanted, "exclusive", 60, None)
-        found = [(c.requested, c.resource) for c in result.conflicts]
-        assert sorted(found) == sorted(expected)
-        assert [w for w, _ in found] == sorted((w for w, _ in found), key=wanted.index), "in the order claimed"
+        for page in (lock_sql.PAGE, 1):  # and one candidate a page: every search goes on after its last row
+            with patch.object(lock_sql, "PAGE", page):
+                result = lock_sql.claim(tx, "probe", wanted, "exclusive", 60, None)
+            found = [(c.requested, c.resource) for c in result.conflicts]
+            assert sorted(found) == sorted(expected)
+            assert [w for w, _ in found] == sorted((w for w, _ in found), key=wanted.index), "in the order claimed"
 
 
 class _CountingTx(Tx):
@@ -255,3 +258,44 @@ def test_the_end_of_a_prefix_range_is_the_next_text_in_byte_order() -> None:
     assert after("\ud7ff") == "\ue000"  # no surrogate: it could not be encoded for the store
     for text in ("yp.", "a\U0010ffff", "\ud7ff", "é"):
         assert all((text + tail).encode() < after(text).encode() for tail in ("", "\U0010ffff" * 3, "\x7f"))
+
+
+BROAD = st.sampled_from(["**", "a/**", "**/*.py", "a/**/*b", "a/**/*", "ab/x.py/**"])  # what SQL lists itself
+NEAR = st.sampled_from(["deploy:prod", "a.b", "ab", "a/[ab]/*", "a/[!a]", "a/*.py"])  # names, classes, siblings
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.one_of(NEAR, NEAR, BROAD, resources), st.sampled_from(["h0", "h1", "h2"]), st.booleans())),
+    st.one_of(BROAD, BROAD, NEAR, resources),
+    st.sampled_from([None, "h1"]),
+    st.sampled_from([None, 1, 3]),
+)
+@example([("a.b", "h0", True), ("a", "h1", True), ("a/x", "h1", True), ("deploy:prod", "h2", True)], "a/**", None, None)
+@example([("a/[ab]/*", "h0", True), ("a/*.py", "h1", True), ("b/[!a]", "h1", False)], "a/**", None, 1)
+@example([("deploy:prod", "h0", True), ("a/[ab]/*", "h1", True), ("a.b", "h1", True)], "**", "h1", None)
+@example(
+    [("a/x.py", "h0", True), ("a.py", "h1", True), ("a/b/y.py", "h1", True), ("a/*b", "h2", True)], "a/**/*.py", None, 1
+)
+def test_a_listing_is_the_live_overlapping_locks_by_resource_then_token(
+    held: list[tuple[str, str, bool]], wanted: str, holder: str | None, limit: int | None
+) -> None:
+    wanted = _normal(wanted)
+    if wanted is None:
+        return
+    with _store() as conn:
+        for resource, owner, live in held:  # shared: they never conflict; the expired ones lapsed a minute ago
+            resource = _normal(resource)
+            if resource is not None:
+                lock_sql.claim(Tx(conn, NOW if live else NOW - 120_000), owner, [resource], "shared", 60, None)
+        rows = conn.execute("SELECT resource, holder, token, expires_at FROM locks").fetchall()
+        expected = sorted(
+            (row["resource"], row["token"])
+            for row in rows
+            if row["expires_at"] > NOW and holder in (None, row["holder"]) and overlaps(wanted, row["resource"])
+        )
+        for page in (lock_sql.PAGE, 1):  # one candidate a page, and a holder's locks are then too many to decide
+            with patch.object(lock_sql, "PAGE", page):
+                listed = lock_sql.list_locks(Tx(conn, NOW), None, wanted, holder, limit)
+            assert [(lock.resource, lock.token) for lock in listed.locks] == expected[:limit]
+            assert listed.more == len(expected) - len(listed.locks)
