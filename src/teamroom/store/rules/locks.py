@@ -205,16 +205,18 @@ def _searches(tx: Tx, wanted: list[Resource]) -> Iterator[tuple[str, tuple[Any, 
         if res.kind != "glob":
             continue
         end, ends = res.suffix[::-1], paths.suffixes(res.suffix)
+        fewest = sum(segment != paths.GLOBSTAR for segment in res.segments)  # and the most, unless '**':
+        most = None if paths.GLOBSTAR in res.segments else len(res.segments)
         if res.prefix:
             low, high = paths.under_range(res.prefix)
             ancestors, shorter = tx.array(paths.ancestors(res.prefix)), tx.array(ends[:-1])
             yield "locks.at", ("path", res.prefix, end), _only(index, 0)
-            yield "locks.paths_under", (low, high, end, res.text), _only(index, 1)
+            yield "locks.paths_under", (low, high, end, res.text, fewest, most), _only(index, 1)
             yield "locks.globs_above", (ancestors, shorter, end, _after_all_starting(end), 0), _only(index, 2)
-            yield "locks.globs_under", (low, high, tx.array(ends), end, 0), _only(index, 3)
+            yield "locks.globs_under", (low, high, tx.array(ends), end, 0, fewest, most), _only(index, 3)
         else:
-            yield "locks.paths_under", ("", None, end, res.text), _only(index, 1)
-            yield "locks.globs_under", ("", None, tx.array(ends), end, 0), _only(index, 3)
+            yield "locks.paths_under", ("", None, end, res.text, fewest, most), _only(index, 1)
+            yield "locks.globs_under", ("", None, tx.array(ends), end, 0, fewest, most), _only(index, 3)
     if above:
         plain = tx.array(dict.fromkeys(res.plain for res in wanted if res.kind == "path"))
         yield "locks.globs_over_paths", (tx.array(sorted(above)), plain), _paths_below(above)
@@ -359,7 +361,7 @@ def _shape(res: Resource) -> str | None:
 def _odd(tx: Tx, res: Resource) -> list[tuple[str, tuple[Any, ...], Targets]]:
     """For `_listed` under ``P/**``: the searches for what `locks.live_under` leaves to the rules."""
     if not res.prefix:
-        return [("locks.globs_under", ("", None, tx.array([""]), "", 1), _only(0, 3))]
+        return [("locks.globs_under", ("", None, tx.array([""]), "", 1, 0, None), _only(0, 3))]
     under = res.prefix + "/"
 
     def above(row: Any) -> list[tuple[int, int]]:  # globs with prefix P are under P too: counted unless odd
@@ -370,7 +372,7 @@ def _odd(tx: Tx, res: Resource) -> list[tuple[str, tuple[Any, ...], Targets]]:
     ancestors = tx.array(paths.ancestors(res.prefix))
     return [
         ("locks.globs_above", (ancestors, tx.array([]), "", None, 0), above),
-        ("locks.globs_under", (low, high, tx.array([""]), "", 1), _only(0, 3)),
+        ("locks.globs_under", (low, high, tx.array([""]), "", 1, 0, None), _only(0, 3)),
     ]
 
 

@@ -485,14 +485,19 @@ LIMIT ?8;
 
 -- name: locks.paths_under
 -- Paths a glob claim (?12, its normal form) could match: at or after ?9 and before ?10 in byte
--- order (NULL: no end), whose last segment ends with the claim's literal end (?11, reversed).
--- GLOB then sets aside most of the rest while still in the index: the claim loosened, with '*'
--- crossing '/' and '**' segments folded into '*', matches every path the claim matches. Texts
--- with '[' (a class, or an escaped character in a path) are left to the rules.
+-- order (NULL: no end), whose last segment ends with the claim's literal end (?11, reversed), and
+-- with as many segments as the claim's paths have (?13 at least, ?14 at most, NULL: no most): a
+-- path of n segments matches '*' and n - 1 '/*' (hex(zeroblob(k)) is k times '00'), not n; this
+-- GLOB costs half as much as counting '/' with replace(). Then GLOB sets aside most of the rest while
+-- still in the index: the claim loosened, with '*' crossing '/' and '**' segments folded into
+-- '*', matches every path the claim matches. Texts with '[' (a class, or an escaped character in
+-- a path) are left to the rules.
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'path' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
   AND substr(rsuffix, 1, length(?11)) = ?11
+  AND prefix GLOB '*' || replace(hex(zeroblob(max(?13 - 1, 0))), '00', '/*')
+  AND (?14 IS NULL OR NOT prefix GLOB '*' || replace(hex(zeroblob(?14)), '00', '/*'))
   AND (instr(?12, '[') > 0 OR instr(prefix, '[') > 0
        OR prefix GLOB replace(replace(replace(?12, '/**/', '/*'), '**/', '*'), '/**', '*'))
   AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
@@ -548,13 +553,20 @@ LIMIT ?8;
 -- name: locks.globs_under
 -- Globs whose literal prefix is at or after ?9 and before ?10 (NULL: no end), and whose literal
 -- end is one of ?11 (JSON, reversed) or starts with ?12 (reversed): the ends of a glob claim's.
--- ?13 1: only globs with '[', as in locks.globs_above.
+-- ?13 1: only globs with '[', as in locks.globs_above. ?14, ?15: the fewest and most segments
+-- the claim's paths have (NULL: no most); a glob whose paths cannot have as many is set aside
+-- (its fewest: its segments but the '**', and at least those of its prefix, which the index has,
+-- counted as in locks.paths_under; its most, without '**': its segments).
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'glob' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
   AND (rsuffix IN (SELECT value FROM json_each(?11)) OR substr(rsuffix, 1, length(?12)) = ?12)
   AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
   AND (?13 = 0 OR instr(resource, '[') > 0)
+  AND (?15 IS NULL OR NOT prefix GLOB '*' || replace(hex(zeroblob(?15)), '00', '/*'))
+  AND (?15 IS NULL OR length(resource) - length(replace(resource, '/', '')) + 1
+                      - (length(resource) - length(replace(resource, '**', ''))) / 2 <= ?15)
+  AND (instr(resource, '**') > 0 OR length(resource) - length(replace(resource, '/', '')) + 1 >= ?14)
   AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
 ORDER BY prefix, rsuffix, id
 LIMIT ?8;
