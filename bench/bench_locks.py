@@ -58,15 +58,17 @@ MIXES = {
 }
 
 # What is claimed, by round number; "refused" ones must be refused, the others granted (and released).
-# The last one is the 7.2 s claim: its answer grows with the store (9 conflicts among 10
-# locks; 50 listed and 200 counted among 100,000), so it is held to the 50 ms, not to flatness.
-BROAD = "'**/*.py' (refused)"
+# The broad ones are held to the 50 ms, not to flatness: '**/*.py' (the 7.2 s claim) has an
+# answer that grows with the store (9 conflicts among 10 locks; 50 listed and 200 counted among
+# 100,000), and 'src/*.py' is granted only once every lock under src/ is ruled out.
+BROAD = ("'**/*.py' (refused)", "'src/*.py' (granted)")
 CASES: dict[str, Callable[[int, int], list[str]]] = {
     "new file": lambda i, count: [f"src/d{i % 100}/new{i}.py"],
     "10 new files": lambda i, count: [f"src/d{(i + k) % 100}/new{i}_{k}.py" for k in range(10)],
     "new directory glob": lambda i, count: [f"src/d{i % 100}/new{i}/*.py"],
     "held file (refused)": lambda i, count: [held_file((i * 10) % count)],
-    BROAD: lambda i, count: ["**/*.py"],
+    BROAD[0]: lambda i, count: ["**/*.py"],
+    BROAD[1]: lambda i, count: ["src/*.py"],
 }
 
 
@@ -163,13 +165,13 @@ def _print_scale(counts, rounds, floors, claims) -> None:
             growth = medians[last] / medians[counts[0]]
             line = "".join(f"{medians[c]:>10.3f} ms {medians[c] / floor_ms[c]:>4.0f}x" for c in counts)
             print(f"  {case:<22}{line}   {growth:9.2f}x   {ms(claims[mix, last, case])[1]:9.3f} ms")
-            if mix == "worst" or case == BROAD:
+            if mix == "worst" or case in BROAD:
                 worst_at_most = max(worst_at_most, medians[last])
             else:
                 flattest = max(flattest, growth)
     print(
-        f"\nworst mix (and {BROAD}) at {last:,} live locks: slowest median {worst_at_most:.3f} ms"
-        f" (target <= {WORST_TARGET_MS} ms)\ntypical mix but {BROAD}, {last:,} vs {counts[0]:,} live locks:"
+        f"\nworst mix, and the broad claims, at {last:,} live locks: slowest median {worst_at_most:.3f} ms"
+        f" (target <= {WORST_TARGET_MS} ms)\ntypical mix but the broad claims, {last:,} vs {counts[0]:,} live locks:"
         f" at most {flattest:.2f}x (target <= {FLAT_TARGET}x)"
     )
 
