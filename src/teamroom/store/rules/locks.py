@@ -12,7 +12,8 @@ has the conflicts it lists and counts (`MAX_CONFLICTS`, `MAX_COUNTED`), so a cla
 among 100,000 locks reads a few pages, not every ``.py`` lock. The claimed paths of one claim
 share one search for the globs above them (ten files under ``src/`` meet each ``**/gen7/*.py``
 lock once). A lock on a path is matched against a glob claim by the claim's regex on the path's
-text, without parsing the path: no cache holds 100,000 of them.
+text, without parsing the path: no cache holds 100,000 of them. A listing under a broad glob
+(``P/**``, ``P/**/*.py``) has SQL count and list what SQL can decide by itself (`_listed`).
 
 Fencing: ``fence.token`` is the one counter of the store. Every grant takes the next value inside
 the granting transaction, so tokens only grow; a holder that renews keeps its token.
