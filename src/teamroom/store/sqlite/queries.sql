@@ -457,9 +457,9 @@ ORDER BY resource;
 -- could overlap by index. SQL only narrows: rules/locks.py decides overlap with teamroom.paths.
 --
 -- The candidate queries (locks.at, locks.paths_under, locks.globs_over_paths, locks.globs_above,
--- locks.globs_under) read
--- the same columns, in the order of locks_kind_prefix (prefix, rsuffix, id), so that a page needs
--- no sort and the next one starts where it ended, and take the same first eight parameters:
+-- locks.globs_under) read the same columns, in the order of locks_kind_prefix (prefix, rsuffix,
+-- id), so that a page needs no sort and the next one starts where it ended, and take the same
+-- first eight parameters:
 --   ?1 a holder whose locks are not in the way ('' for none)
 --   ?2 only the locks of this holder (NULL: anyone's)
 --   ?3 a mode that is not in the way ('shared' for a shared claim, '' for none)
@@ -488,10 +488,10 @@ LIMIT ?8;
 -- order (NULL: no end), whose last segment ends with the claim's literal end (?11, reversed), and
 -- with as many segments as the claim's paths have (?13 at least, ?14 at most, NULL: no most): a
 -- path of n segments matches '*' and n - 1 '/*' (hex(zeroblob(k)) is k times '00'), not n; this
--- GLOB costs half as much as counting '/' with replace(). Then GLOB sets aside most of the rest while
--- still in the index: the claim loosened, with '*' crossing '/' and '**' segments folded into
--- '*', matches every path the claim matches. Texts with '[' (a class, or an escaped character in
--- a path) are left to the rules.
+-- GLOB costs half as much as counting '/' with replace(). Then GLOB sets aside most of the rest
+-- while still in the index: the claim loosened, with '*' crossing '/' and '**' segments folded
+-- into '*', matches every path the claim matches. Texts with '[' (a class, or an escaped
+-- character in a path) are left to the rules.
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'path' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
