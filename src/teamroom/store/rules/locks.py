@@ -251,8 +251,8 @@ def _overlap(res: Resource, row: Any) -> tuple[bool, str | None]:
         return True, None
     if res.kind == "name" or kind == "name" or (res.kind == "path" and kind == "path"):
         return False, None
-    if kind == "path":  # a glob claim: its regex on the path's text, which has no escapes unless it has '['
-        plain = paths.parse(text).plain if "[" in text else text
+    if kind == "path":  # a glob claim: its regex on the path's plain text, which is its text but for '[' and './'
+        plain = paths.parse(text).plain if "[" in text or text.startswith("./") else text
         return (True, plain) if res.regex.fullmatch("/" + plain) else (False, None)  # type: ignore[union-attr]
     pattern = paths.parse(text)
     if res.kind == "path":
@@ -350,7 +350,7 @@ def _shape(res: Resource) -> str | None:
     """Which broad glob ``res`` is: "under" (``P/**``, ``**``), "ending" (``P/**/*S``, ``**/*S``) or neither."""
     if res.kind != "glob":
         return None
-    fixed = len(paths.ancestors(res.prefix)) - 1  # the literal segments of the prefix
+    fixed = len(res.prefix.removeprefix("./").split("/")) if res.prefix else 0  # the prefix's segments
     rest = res.segments[fixed:]
     if rest == (paths.GLOBSTAR,):
         return "under"
@@ -375,14 +375,6 @@ def _odd(tx: Tx, res: Resource) -> list[tuple[str, tuple[Any, ...], Targets]]:
         ("locks.globs_above", (ancestors, tx.array([]), "", None, 0), above),
         ("locks.globs_under", (low, high, tx.array([""]), "", 1, 0, None), _only(0, 3)),
     ]
-
-
-def holders(tx: Tx) -> dict[str, list[str]]:
-    """{holder: resources} of every live lock; the agents list shows it."""
-    held: dict[str, list[str]] = {}
-    for row in tx.all("locks.holders", (tx.now,)):
-        held.setdefault(row["holder"], []).append(row["resource"])
-    return held
 
 
 # --- for heartbeats, handoffs and housekeeping ----------------------------------------------

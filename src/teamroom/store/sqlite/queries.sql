@@ -455,6 +455,9 @@ ORDER BY resource;
 -- A row is one holder's lock on one normalised resource (migrations/0002_locks.sql); `prefix` and
 -- `rsuffix` (the literal end of the last segment, reversed) exist to find the locks a resource
 -- could overlap by index. SQL only narrows: rules/locks.py decides overlap with teamroom.paths.
+-- A normal form is its plain path but where it has '[' (a class, or an escaped '*', '?', '[' or
+-- final space) or starts with './' (a first segment that reads like a name, drive or home): those
+-- texts are left to the rules by every GLOB and every '/' count below.
 --
 -- The candidate queries (locks.at, locks.paths_under, locks.globs_over_paths, locks.globs_above,
 -- locks.globs_under) read the same columns, in the order of locks_kind_prefix (prefix, rsuffix,
@@ -490,15 +493,15 @@ LIMIT ?8;
 -- path of n segments matches '*' and n - 1 '/*' (hex(zeroblob(k)) is k times '00'), not n; this
 -- GLOB costs half as much as counting '/' with replace(). Then GLOB sets aside most of the rest
 -- while still in the index: the claim loosened, with '*' crossing '/' and '**' segments folded
--- into '*', matches every path the claim matches. Texts with '[' (a class, or an escaped
--- character in a path) are left to the rules.
+-- into '*', matches every path the claim matches.
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'path' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
   AND substr(rsuffix, 1, length(?11)) = ?11
-  AND prefix GLOB '*' || replace(hex(zeroblob(max(?13 - 1, 0))), '00', '/*')
-  AND (?14 IS NULL OR NOT prefix GLOB '*' || replace(hex(zeroblob(?14)), '00', '/*'))
-  AND (instr(?12, '[') > 0 OR instr(prefix, '[') > 0
+  AND (substr(prefix, 1, 2) = './'
+       OR prefix GLOB '*' || replace(hex(zeroblob(max(?13 - 1, 0))), '00', '/*')
+          AND (?14 IS NULL OR NOT prefix GLOB '*' || replace(hex(zeroblob(?14)), '00', '/*')))
+  AND (instr(?12, '[') > 0 OR substr(?12, 1, 2) = './' OR instr(prefix, '[') > 0 OR substr(prefix, 1, 2) = './'
        OR prefix GLOB replace(replace(replace(?12, '/**/', '/*'), '**/', '*'), '/**', '*'))
   AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
   AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
@@ -510,8 +513,8 @@ LIMIT ?8;
 -- ancestor of a claimed path, and an end of its last segment, reversed), the globs with that
 -- literal prefix and end, one index search a pair (CROSS JOIN: the pairs are the outer loop, which
 -- SQLite could not know from the table sizes). A glob none of the claimed paths (?10, JSON,
--- as plain text) could match is set aside here, by the glob loosened as in locks.paths_under
--- (globs with '[' are kept), with one GLOB a row: the paths joined by newlines (which no resource
+-- as plain text) could match is set aside here, by the glob loosened as in locks.paths_under,
+-- with one GLOB a row: the paths joined by newlines (which no resource
 -- has) must hold a match of the loosened glob between two newlines.
 SELECT locks.id, locks.resource, locks.kind, locks.prefix, locks.rsuffix, locks.holder, locks.mode, locks.token,
        locks.reason, locks.ttl_ms, locks.acquired_at, locks.expires_at
@@ -520,7 +523,7 @@ CROSS JOIN locks ON locks.kind = 'glob' AND locks.prefix = json_extract(pair.val
           AND locks.rsuffix = json_extract(pair.value, '$[1]')
 WHERE (+locks.prefix, +locks.rsuffix, +locks.id) > (?5, ?6, ?7)
   AND locks.holder != ?1 AND (?2 IS NULL OR locks.holder = ?2) AND locks.mode != ?3 AND +locks.expires_at > ?4
-  AND (instr(locks.resource, '[') > 0
+  AND (instr(locks.resource, '[') > 0 OR substr(locks.resource, 1, 2) = './'
        OR char(10) || (SELECT group_concat(value, char(10)) FROM json_each(?10)) || char(10) GLOB
           '*' || char(10) || replace(replace(replace(locks.resource, '/**/', '/*'), '**/', '*'), '/**', '*')
           || char(10) || '*')
@@ -563,10 +566,11 @@ WHERE kind = 'glob' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
   AND (rsuffix IN (SELECT value FROM json_each(?11)) OR substr(rsuffix, 1, length(?12)) = ?12)
   AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
   AND (?13 = 0 OR instr(resource, '[') > 0)
-  AND (?15 IS NULL OR NOT prefix GLOB '*' || replace(hex(zeroblob(?15)), '00', '/*'))
-  AND (?15 IS NULL OR length(resource) - length(replace(resource, '/', '')) + 1
-                      - (length(resource) - length(replace(resource, '**', ''))) / 2 <= ?15)
-  AND (instr(resource, '**') > 0 OR length(resource) - length(replace(resource, '/', '')) + 1 >= ?14)
+  AND (?15 IS NULL OR substr(prefix, 1, 2) = './' OR NOT prefix GLOB '*' || replace(hex(zeroblob(?15)), '00', '/*'))
+  AND (substr(resource, 1, 2) = './'
+       OR (?15 IS NULL OR length(resource) - length(replace(resource, '/', '')) + 1
+                          - (length(resource) - length(replace(resource, '**', ''))) / 2 <= ?15)
+          AND (instr(resource, '**') > 0 OR length(resource) - length(replace(resource, '/', '')) + 1 >= ?14))
   AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
 ORDER BY prefix, rsuffix, id
 LIMIT ?8;
@@ -669,10 +673,6 @@ SELECT COUNT(*)
 FROM locks
 WHERE kind = 'path' AND prefix >= ?3 AND prefix < coalesce(?4, x'') AND substr(rsuffix, 1, length(?5)) = ?5
   AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2);
-
--- name: locks.holders
--- Who holds what, live at ?1: (holder, resource) by holder then resource.
-SELECT holder, resource FROM locks WHERE expires_at > ?1 ORDER BY holder, resource;
 
 -- name: locks.renew
 -- Extend the live locks of holder ?2 at ?1 (those on ?3, a JSON array, or all when NULL) by their
