@@ -130,15 +130,16 @@ async def test_lock_candidates_are_searched_by_prefix_and_end_never_by_expiry(db
 
 
 # Half the examples use the characters the narrowing treats apart: '[', '*' and '?' (escaped in a
-# path as '[[]', '[*]', '[?]') and classes in globs; all use '.', '-' and a non-ASCII letter.
+# path as '[[]', '[*]', '[?]'), ':' and '~' (a first segment 'ab:c' or '~a' is written './ab:c'),
+# a space (at the end written '[ ]') and classes in globs; all use '.', '-' and a non-ASCII letter.
 CHARS = "ab.-é"
-ODD_CHARS = CHARS * 4 + "*?["  # a special character one time in seven
+ODD_CHARS = CHARS * 4 + "*?[:~ "  # a special character one time in four
 GLOB_SEGMENTS = ["*", "?", "**", "a*", "*.b", "?-", "é*"]
 ODD_GLOB_SEGMENTS = ["[ab]", "[!a]", "[[]*", "*[?]", "a[b"]
 
 
 def _escaped(segment: str) -> str:
-    return "".join(f"[{c}]" if c in paths.SPECIAL else c for c in segment)
+    return "".join(f"[{c}]" if c in paths.SPECIAL or c == " " else c for c in segment)
 
 
 @st.composite
@@ -152,7 +153,7 @@ def glob_and_a_path_it_matches(draw: st.DrawFn) -> tuple[str, str]:
     if draw(st.booleans()):  # a '**' between other segments: the case the loosening folds
         segments.insert(draw(st.integers(0, len(segments))), "**")
     try:
-        glob = paths.parse("/".join(segments))
+        glob = paths.parse("./" + "/".join(segments))  # './': a first segment 'a:b' stays a segment
     except Invalid:
         glob = paths.parse("a/**")
     parts: list[str] = []
@@ -172,11 +173,15 @@ def glob_and_a_path_it_matches(draw: st.DrawFn) -> tuple[str, str]:
                 members = [c for c in ODD_CHARS if any(lo <= ord(c) <= hi for lo, hi in token[2]) != token[1]]
                 text += draw(st.sampled_from(members or ["a"]))
         parts.append(text)
-    return glob.text, "/".join(_escaped(part) for part in parts)
+    return glob.text, "./" + "/".join(_escaped(part) for part in parts)
 
 
 @settings(max_examples=300, deadline=None)
 @given(glob_and_a_path_it_matches(), st.lists(resources, max_size=6))
+@example(("a*", "./a:b"), [])  # the path is written './a:b', the glob 'a*'
+@example(("?b:*.txt", "./ab:c.txt"), [])
+@example(("./ab:*", "./ab:c"), [])  # and the glob './ab:*'
+@example(("x/*[ ]", "x/a[ ]"), [])  # a final space, written '[ ]'
 def test_the_narrowing_never_hides_a_path_a_glob_matches(pair: tuple[str, str], others: list[str]) -> None:
     """Both ways round, among other locks: a glob claim finds the path lock, a path claim the glob lock."""
     glob, path = pair
@@ -260,8 +265,8 @@ def test_the_end_of_a_prefix_range_is_the_next_text_in_byte_order() -> None:
         assert all((text + tail).encode() < after(text).encode() for tail in ("", "\U0010ffff" * 3, "\x7f"))
 
 
-BROAD = st.sampled_from(["**", "a/**", "**/*.py", "a/**/*b", "a/**/*", "ab/x.py/**"])  # what SQL lists itself
-NEAR = st.sampled_from(["deploy:prod", "a.b", "ab", "a/[ab]/*", "a/[!a]", "a/*.py"])  # names, classes, siblings
+BROAD = st.sampled_from(["**", "a/**", "**/*.py", "a/**/*b", "a/**/*", "ab/x.py/**", "./ab:c/**"])  # SQL lists it
+NEAR = st.sampled_from(["deploy:prod", "a.b", "ab", "a/[ab]/*", "a/[!a]", "a/*.py", "./ab:c", "./ab:*"])  # names, ...
 
 
 @settings(max_examples=300, deadline=None)
