@@ -1,23 +1,29 @@
-"""Claim latency: uncontended, contended by 5 processes, and against 10 .. 10,000 live locks.
+"""Claim latency: uncontended, contended by 5 processes, and against 10 .. 100,000 live locks.
 
 Run on demand (not part of the tests):
 
-    .venv/bin/python bench/bench_locks.py            # everything, about a minute
-    .venv/bin/python bench/bench_locks.py --scale 10,1000,10000,100000
+    .venv/bin/python bench/bench_locks.py                      # everything, a few minutes
+    .venv/bin/python bench/bench_locks.py --skip-processes     # the store-level scale table only
+    .venv/bin/python bench/bench_locks.py --scale 10,1000 --rounds 50
 
-Prints medians (and p95) in milliseconds, each next to a floor measured in the same run:
-an empty write transaction for the store-level figures, a stdio round trip of `heartbeat`
-for the process figures.
+Prints medians in milliseconds (and p95s), each next to a floor measured in the same run: an
+empty write transaction on the same store for the store-level figures, a stdio round trip of
+`heartbeat` for the process figures. The store-level figures of every store size, mix and case
+are taken interleaved (floor, claim, floor, claim, ... in a shuffled order each round), so that
+noise on a shared machine hits all of them alike. Targets (issue 10): the worst mix at 100,000
+live locks <= 50 ms for every case; the typical mix flat, <= 1.5x from 10 to 100,000 live locks.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -28,11 +34,13 @@ from teamroom.store import SQLiteStore
 from teamroom.tools import locks as lock_tools
 
 ROOT = Path(__file__).resolve().parent.parent
+WORST_TARGET_MS = 50
+FLAT_TARGET = 1.5
 
 
 def ms(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    return statistics.median(ordered) * 1000, ordered[int(len(ordered) * 0.95) - 1] * 1000
+    return statistics.median(ordered) * 1000, ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000
 
 
 def row(label: str, samples: list[float], floor: float | None = None) -> str:
@@ -47,6 +55,20 @@ def row(label: str, samples: list[float], floor: float | None = None) -> str:
 MIXES = {
     "typical": "1% are globs anywhere in the tree ('**/*.gen7'), which the suffix index sets aside",
     "worst": "1% are globs anywhere ending in .py ('**/gen7/*.py'): every .py claim must match them",
+}
+
+# What is claimed, by round number; "refused" ones must be refused, the others granted (and released).
+# The broad ones are held to the 50 ms, not to flatness: '**/*.py' (the issue's 7.2 s claim) has an
+# answer that grows with the store (9 conflicts among 10 locks; 50 listed and 200 counted among
+# 100,000), and 'src/*.py' is granted only once every lock under src/ is ruled out.
+BROAD = ("'**/*.py' (refused)", "'src/*.py' (granted)")
+CASES: dict[str, Callable[[int, int], list[str]]] = {
+    "new file": lambda i, count: [f"src/d{i % 100}/new{i}.py"],
+    "10 new files": lambda i, count: [f"src/d{(i + k) % 100}/new{i}_{k}.py" for k in range(10)],
+    "new directory glob": lambda i, count: [f"src/d{i % 100}/new{i}/*.py"],
+    "held file (refused)": lambda i, count: [held_file((i * 10) % count)],
+    BROAD[0]: lambda i, count: ["**/*.py"],
+    BROAD[1]: lambda i, count: ["src/*.py"],
 }
 
 
@@ -75,60 +97,83 @@ async def fill(store: SQLiteStore, count: int, mix: str) -> None:
     resources = [paths.parse(r) for r in live_lock_set(count, mix)]
 
     def insert(tx) -> None:
-        first = tx.one("UPDATE fence SET token = token + ? WHERE id = 1 RETURNING token", (count,))[0] - count + 1
-        tx.conn.executemany(
-            "INSERT INTO locks (resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, 'exclusive', ?, 'bench', 86400000, ?, ?)",
+        first = tx.one("locks.next_tokens", (count,))[0] - count + 1
+        expires = tx.now + 86_400_000
+        tx.many(
+            "locks.insert",
             [
-                (r.text, r.kind, r.prefix, r.suffix[::-1], f"holder{i // 100}", first + i, tx.now, tx.now + 86_400_000)
+                (r.text, r.kind, r.prefix, r.suffix[::-1], f"holder{i // 100}", "exclusive", first + i, "bench",
+                 86_400_000, tx.now, expires)
                 for i, r in enumerate(resources)
             ],
-        )
+        )  # fmt: skip
 
     await store._write(insert)
     sample = await lock_tools.claim_lock(store, "check", live_lock_set(count, mix)[-100:])
     assert len(sample.conflicts) + sample.more_conflicts == min(count, 100), "every live lock is in place"
 
 
-async def store_scale(counts: list[int], rounds: int, mix: str) -> None:
-    print(f"\nstore level, {mix} mix: {MIXES[mix]}")
-    print(f"(tools.locks.claim_lock on one SQLiteStore, median of {rounds}), ms:")
-    print(f"  {'':<46} {'median':>9} {'p95':>9} {'vs floor':>9}")
-    baseline: dict[str, float] = {}
-    for count in counts:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = SQLiteStore(Path(tmp) / "bench.db")
-            await store.open()
-            try:
-                await fill(store, count, mix)
-                floor = []
-                for _ in range(rounds):
+async def store_scale(counts: list[int], rounds: int) -> None:
+    """Every (mix, count, case) measured once per round, in a shuffled order, each claim after its floor."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stores: dict[tuple[str, int], SQLiteStore] = {}
+        try:
+            for mix in MIXES:
+                for count in counts:
+                    store = stores[mix, count] = SQLiteStore(Path(tmp) / f"{mix}{count}.db")
+                    await store.open()
+                    await fill(store, count, mix)
+            floors: dict[tuple[str, int], list[float]] = {key: [] for key in stores}
+            claims: dict[tuple[str, int, str], list[float]] = {(*key, case): [] for key in stores for case in CASES}
+            order = list(claims)
+            shuffle = random.Random(10)
+            for i in range(rounds + 5):  # the first 5 rounds warm up
+                shuffle.shuffle(order)
+                for mix, count, case in order:
+                    store, resources = stores[mix, count], CASES[case](i, count)
                     started = time.perf_counter()
                     await store._write(lambda tx: None)
-                    floor.append(time.perf_counter() - started)
-                floor_ms = ms(floor)[0]
-                cases = {
-                    "new file": lambda i: [f"src/d{i % 100}/new{i}.py"],
-                    "new directory glob": lambda i: [f"src/d{i % 100}/new{i}/*.py"],
-                    "10 new files": lambda i: [f"src/d{(i + k) % 100}/new{i}_{k}.py" for k in range(10)],
-                    "held file (refused)": lambda i, count=count: [held_file((i * 10) % count)],
-                }
-                print(f"  {count:,} live locks   (floor: empty write transaction {floor_ms:.3f} ms)")
-                for name, make in cases.items():
-                    samples = []
-                    for i in range(rounds):
-                        resources = make(i)
-                        started = time.perf_counter()
-                        result = await lock_tools.claim_lock(store, "bench", resources)
-                        samples.append(time.perf_counter() - started)
-                        assert result.granted is not name.startswith("held"), result.conflicts[:1]
-                        if result.granted:
-                            await store.release_lock("bench", None)
-                    baseline.setdefault(name, ms(samples)[0])
-                    growth = ms(samples)[0] / baseline[name]
-                    print(row(f"claim {name}", samples, floor_ms) + f"   {growth:5.2f}x of {counts[0]:,} locks")
-            finally:
+                    floor = time.perf_counter() - started
+                    started = time.perf_counter()
+                    result = await lock_tools.claim_lock(store, "bench", resources)
+                    took = time.perf_counter() - started
+                    assert result.granted is not case.endswith("(refused)"), (case, result.conflicts[:1])
+                    if result.granted:
+                        await store.release_lock("bench", None)
+                    if i >= 5:
+                        floors[mix, count].append(floor)
+                        claims[mix, count, case].append(took)
+        finally:
+            for store in stores.values():
                 await store.close()
+    _print_scale(counts, rounds, floors, claims)
+
+
+def _print_scale(counts, rounds, floors, claims) -> None:
+    cells, last = "".join(f"{c:>19,}" for c in counts), counts[-1]
+    print(f"\nstore level: tools.locks.claim_lock on one SQLiteStore per size, median of {rounds} interleaved rounds")
+    print("  ms, and x the floor: an empty write transaction on the same store, taken right before each claim")
+    print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when it ended)")
+    worst_at_most, flattest = 0.0, 0.0
+    for mix, about in MIXES.items():
+        ratio, p95 = f"{last:,}/{counts[0]:,}", f"p95 at {last:,}"
+        print(f"\n{mix} mix: {about}\n  {'live locks':<22}{cells}   {ratio:>10}   {p95:>12}")
+        floor_ms = {c: ms(floors[mix, c])[0] for c in counts}
+        print(f"  {'empty write (floor)':<22}" + "".join(f"{floor_ms[c]:>10.3f} ms      " for c in counts))
+        for case in CASES:
+            medians = {c: ms(claims[mix, c, case])[0] for c in counts}
+            growth = medians[last] / medians[counts[0]]
+            line = "".join(f"{medians[c]:>10.3f} ms {medians[c] / floor_ms[c]:>4.0f}x" for c in counts)
+            print(f"  {case:<22}{line}   {growth:9.2f}x   {ms(claims[mix, last, case])[1]:9.3f} ms")
+            if mix == "worst" or case in BROAD:
+                worst_at_most = max(worst_at_most, medians[last])
+            else:
+                flattest = max(flattest, growth)
+    print(
+        f"\nworst mix, and the broad claims, at {last:,} live locks: slowest median {worst_at_most:.3f} ms"
+        f" (target <= {WORST_TARGET_MS} ms)\ntypical mix but the broad claims, {last:,} vs {counts[0]:,} live locks:"
+        f" at most {flattest:.2f}x (target <= {FLAT_TARGET}x)"
+    )
 
 
 # --- processes: uncontended and contended, over stdio ---------------------------------------
@@ -221,8 +266,8 @@ async def contended(db: Path, processes: int, files: int, rounds: int) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", default="10,1000,10000", help="live lock counts (default 10,1000,10000)")
-    parser.add_argument("--rounds", type=int, default=300, help="claims per measurement (default 300)")
+    parser.add_argument("--scale", default="10,1000,10000,100000", help="live lock counts (default 10,...,100000)")
+    parser.add_argument("--rounds", type=int, default=100, help="claims per measurement (default 100)")
     parser.add_argument("--skip-processes", action="store_true", help="store level only")
     args = parser.parse_args()
     print(f"teamroom lock bench, python {sys.version.split()[0]}")
@@ -231,8 +276,7 @@ async def main() -> None:
             await uncontended(Path(tmp) / "solo.db", args.rounds)
         with tempfile.TemporaryDirectory() as tmp:
             await contended(Path(tmp) / "race.db", processes=5, files=8, rounds=args.rounds // 2)
-    for mix in MIXES:
-        await store_scale([int(n) for n in args.scale.split(",")], args.rounds, mix)
+    await store_scale([int(n) for n in args.scale.split(",")], args.rounds)
 
 
 if __name__ == "__main__":

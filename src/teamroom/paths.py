@@ -105,6 +105,8 @@ def common_path(a: str | Resource, b: str | Resource) -> str | None:
         return plain if pattern.regex.fullmatch("/" + plain) else None  # type: ignore[union-attr]
     if not (ra.suffix.endswith(rb.suffix) or rb.suffix.endswith(ra.suffix)):
         return None  # a common path's last segment would end with both
+    if not _tails_agree(ra, rb):
+        return None  # the quick part of `_ends_meet`: two names for one segment near the end
     if not _ends_meet(ra.segments, rb.segments):
         return None
     found = _common_segments(ra.segments, rb.segments)
@@ -376,6 +378,12 @@ def _tail_fits(pattern: Resource, path: Resource) -> bool:
     """False when a literal segment near the end of ``pattern`` is not the path's segment there."""
     parts = _parts(path)
     return all(back <= len(parts) and parts[-back] == literal for back, literal in _literal_tail(pattern))
+
+
+def _tails_agree(a: Resource, b: Resource) -> bool:
+    """False when both patterns have a literal segment at one place from the end, and they differ."""
+    tail = dict(_literal_tail(a))
+    return all(tail.get(back, literal) == literal for back, literal in _literal_tail(b))
 
 
 @lru_cache(maxsize=65_536)

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -244,7 +245,10 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
         log.info("teamroom %s serving store %s (%s)", __version__, settings.db_path, settings.db_origin)
         current.append(App(the_store, settings))
         try:
-            yield current[-1]
+            async with anyio.create_task_group() as housekeeping:  # expiries on time with nobody writing
+                housekeeping.start_soon(the_store.keep_house)
+                yield current[-1]
+                housekeeping.cancel_scope.cancel()
         finally:
             current.remove(current[-1])
             await the_store.close()

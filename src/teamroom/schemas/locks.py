@@ -34,7 +34,7 @@ class ClaimResult(Model):
     granted: bool
     locks: list[GrantedLock] = []
     conflicts: list[LockConflict] = []
-    more_conflicts: int = Field(0, description="conflicts beyond the 50 listed")
+    more_conflicts: int = Field(0, description="conflicts beyond the 50 listed, counted up to 200 (200: at least)")
 
 
 class ReleaseResult(Model):

@@ -38,11 +38,15 @@ The contract a backend must keep
 from __future__ import annotations
 
 import abc
+import logging
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+import anyio
+
+from teamroom.errors import TeamroomError
 from teamroom.schemas import (
     AckResult,
     AgentRecord,
@@ -60,10 +64,24 @@ from teamroom.schemas import (
     ThreadResult,
 )
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
-from teamroom.store.rules import agents, board, cli, digest, events, giveback, handoffs, locks, messages, sessions, web
+from teamroom.store.rules import (
+    agents,
+    board,
+    cli,
+    digest,
+    events,
+    giveback,
+    handoffs,
+    housekeeping,
+    locks,
+    messages,
+    sessions,
+    web,
+)
 from teamroom.store.tx import Tx, iso
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SWEEP_EVERY_MS = 1_000
 
@@ -156,6 +174,17 @@ class Store(abc.ABC):
         if back is not None:
             await self._run(True, back[0], back[1])
             self._local_commit()
+
+    async def keep_house(self, every: float = SWEEP_EVERY_MS / 1000) -> None:
+        """Run until cancelled: every ``every`` seconds, the sweep if anything is due (`rules.housekeeping`),
+        so expiries happen on time with nobody writing. A server runs one per process."""
+        while True:
+            await anyio.sleep(every)
+            try:
+                if await self._read(housekeeping.due):
+                    await self._write(housekeeping.sweep)
+            except TeamroomError as exc:  # an unusable store says so on the next call; keep looking
+                log.warning("housekeeping: %s", exc)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         result = await self._run(True, fn, args)

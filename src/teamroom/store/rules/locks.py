@@ -7,13 +7,21 @@ an hour later. Overlap cannot be decided in SQL, so SQL narrows the candidates b
 paths and names by equality, globs by their literal prefix and the literal end of their last
 segment) and `teamroom.paths` decides the rest.
 
+No search reads more than it must: candidates come a page at a time and a refusal stops once it
+has the conflicts it lists and counts (`MAX_CONFLICTS`, `MAX_COUNTED`), so a claim of ``**/*.py``
+among 100,000 locks reads a few pages, not every ``.py`` lock. The claimed paths of one claim
+share one search for the globs above them (ten files under ``src/`` meet each ``**/gen7/*.py``
+lock once). A lock on a path is matched against a glob claim by the claim's regex on the path's
+text, without parsing the path: no cache holds 100,000 of them. A listing under a broad glob
+(``P/**``, ``P/**/*.py``) has SQL count and list what SQL can decide by itself (`_listed`).
+
 Fencing: ``fence.token`` is the one counter of the store. Every grant takes the next value inside
 the granting transaction, so tokens only grow; a holder that renews keeps its token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from teamroom import paths
@@ -23,9 +31,12 @@ from teamroom.schemas.locks import ClaimResult, GrantedLock, LockConflict, LockE
 from teamroom.store.tx import Tx, iso
 
 EXPIRED_KEPT_MS = 60 * 60 * 1000  # how long an expired lock waits for a takeover before the sweep drops it
-MAX_CONFLICTS = 50  # conflicts listed in one refusal; the rest are counted
+MAX_CONFLICTS = 50  # conflicts listed in one refusal
+MAX_COUNTED = 200  # conflicts counted beyond those listed; a refusal stops looking there (200 means "or more")
+PAGE = 1_024  # the most candidates the first query of a search reads (a refusal: what it needs); each page doubles
 
-_COLUMNS = "id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at"
+Hit = tuple[Resource, Any, str | None]  # (a resource looked for, a lock row overlapping it, a path both match)
+Targets = Callable[[Any], list[tuple[int, int]]]  # candidate row -> [(index in wanted, search number)] it may overlap
 
 
 # --- claim ----------------------------------------------------------------------------------
@@ -35,22 +46,17 @@ def claim(tx: Tx, agent: str, resources: list[str], mode: str, ttl_seconds: int,
     """Grant every resource to ``agent`` or none: refused if any overlaps a live lock of another holder."""
     tx.touch(agent)
     wanted = [paths.parse(r) for r in dict.fromkeys(resources)]
-    live, expired = _blockers(tx, agent, wanted, mode)
+    hits = _in_the_way(tx, agent, wanted, mode, live_after=0, enough=MAX_CONFLICTS + MAX_COUNTED)
+    live = [(res, row, example) for res, row, example in hits if row["expires_at"] > tx.now]
     if live:
         return ClaimResult(
             granted=False,
             conflicts=[_conflict(res, row, example) for res, row, example in live[:MAX_CONFLICTS]],
             more_conflicts=max(0, len(live) - MAX_CONFLICTS),
         )
-    took_over = _take_over(tx, agent, expired)
+    took_over = _take_over(tx, agent, [(res, row) for res, row, _ in hits])
     ttl_ms = ttl_seconds * 1000
-    own = {
-        row["resource"]: row
-        for row in tx.all(
-            f"SELECT {_COLUMNS} FROM locks WHERE holder = ? AND resource IN ({_marks(wanted)})",
-            (agent, *(r.text for r in wanted)),
-        )
-    }
+    own = {row["resource"]: row for row in tx.all("locks.own", (agent, tx.array(r.text for r in wanted)))}
     renewing = {
         r.text for r in wanted if r.text in own and own[r.text]["expires_at"] > tx.now and own[r.text]["mode"] == mode
     }
@@ -59,15 +65,12 @@ def claim(tx: Tx, agent: str, resources: list[str], mode: str, ttl_seconds: int,
     for res in wanted:
         previous = own.get(res.text)
         if res.text in renewing:
-            tx.execute(
-                "UPDATE locks SET expires_at = ?, ttl_ms = ?, reason = COALESCE(?, reason) WHERE id = ?",
-                (tx.now + ttl_ms, ttl_ms, reason, previous["id"]),
-            )
+            tx.run("locks.extend", (previous["id"], tx.now + ttl_ms, ttl_ms, reason))
             tx.event(agent, "lock_renew", res.text, token=previous["token"], ttl_seconds=ttl_seconds)
             granted.append(_granted(res, mode, previous["token"], tx.now + ttl_ms, renewed=True))
             continue
         if previous is not None:  # expired, or held in the other mode: a new grant replaces it
-            tx.execute("DELETE FROM locks WHERE id = ?", (previous["id"],))
+            tx.run("locks.delete", (previous["id"],))
         _insert(tx, agent, res, mode, token, reason, ttl_ms)
         tx.event(
             agent, "lock_claim", res.text, mode=mode, token=token, ttl_seconds=ttl_seconds, reason=reason,
@@ -79,51 +82,26 @@ def claim(tx: Tx, agent: str, resources: list[str], mode: str, ttl_seconds: int,
 
 
 def _insert(tx: Tx, holder: str, res: Resource, mode: str, token: int, reason: str | None, ttl_ms: int) -> None:
-    tx.execute(
-        "INSERT INTO locks (resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at,"
-        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            res.text,
-            res.kind,
-            res.prefix,
-            res.suffix[::-1],
-            holder,
-            mode,
-            token,
-            reason,
-            ttl_ms,
-            tx.now,
-            tx.now + ttl_ms,
-        ),
-    )
+    row = (res.text, res.kind, res.prefix, res.suffix[::-1], holder, mode, token, reason, ttl_ms)
+    tx.run("locks.insert", (*row, tx.now, tx.now + ttl_ms))
 
 
 def clear_in(tx: Tx, agent: str, resources: list[str], mode: str) -> int:
-    """Milliseconds until the first live lock in the way of this claim expires; 0 when none is. Reads only."""
-    live, _ = _blockers(tx, agent, [paths.parse(r) for r in resources], mode, live_only=True)
+    """Milliseconds until the first live lock in the way of this claim expires; 0 when none is. Reads only.
+
+    Only the locks a refusal would list are looked at: waking at the first of their expiries is
+    never later than the moment all of them are gone.
+    """
+    wanted = [paths.parse(r) for r in resources]
+    live = _in_the_way(tx, agent, wanted, mode, live_after=tx.now, enough=MAX_CONFLICTS)
     return max(0, min(row["expires_at"] for _, row, _ in live) - tx.now) if live else 0
 
 
-def _blockers(
-    tx: Tx, agent: str, wanted: list[Resource], mode: str, *, live_only: bool = False
-) -> tuple[list[tuple[Resource, Any, str | None]], list[tuple[Resource, Any]]]:
-    """Locks of other holders in the way of ``wanted`` in ``mode``: (live ones, expired ones).
-
-    Exclusive is in the way of everything overlapping; shared only of exclusive.
-    """
-    live: list[tuple[Resource, Any, str | None]] = []
-    expired: list[tuple[Resource, Any]] = []
-    for res in wanted:
-        rows = _candidates(tx, res, exclude_holder=agent, exclusive_only=mode == "shared", live_only=live_only)
-        for row in rows:
-            hit, example = _overlap(res, row)
-            if not hit:
-                continue
-            if row["expires_at"] > tx.now:
-                live.append((res, row, example))
-            else:
-                expired.append((res, row))
-    return live, expired
+def _in_the_way(tx: Tx, agent: str, wanted: list[Resource], mode: str, *, live_after: int, enough: int) -> list[Hit]:
+    """Locks of other holders overlapping ``wanted`` in ``mode``: exclusive is in the way of
+    everything overlapping it, shared only of exclusive."""
+    skip_mode = "shared" if mode == "shared" else ""
+    return _overlapping(tx, wanted, skip_holder=agent, skip_mode=skip_mode, live_after=live_after, enough=enough)
 
 
 def _take_over(tx: Tx, agent: str, expired: list[tuple[Resource, Any]]) -> dict[str, str]:
@@ -135,7 +113,7 @@ def _take_over(tx: Tx, agent: str, expired: list[tuple[Resource, Any]]) -> dict[
         if row["id"] in done:
             continue
         done.add(row["id"])
-        tx.execute("DELETE FROM locks WHERE id = ?", (row["id"],))
+        tx.run("locks.delete", (row["id"],))
         tx.event(
             agent, "lock_takeover", row["resource"], previous_holder=row["holder"], previous_token=row["token"],
             expired_at=iso(row["expires_at"]), claimed=res.text,
@@ -147,63 +125,139 @@ def _next_tokens(tx: Tx, count: int) -> int:
     """Reserve ``count`` fencing tokens; returns the first."""
     if count == 0:
         return 0
-    last = tx.one("UPDATE fence SET token = token + ? WHERE id = 1 RETURNING token", (count,))[0]
+    last = tx.one("locks.next_tokens", (count,))[0]
     return last - count + 1
 
 
 # --- finding overlapping locks --------------------------------------------------------------
 
 
-def _candidates(
-    tx: Tx, res: Resource, *, exclude_holder: str | None, exclusive_only: bool, live_only: bool
-) -> list[Any]:
-    """Every lock that could overlap ``res``, found by index; `_overlap` decides.
+def _overlapping(
+    tx: Tx,
+    wanted: list[Resource],
+    *,
+    skip_holder: str = "",
+    holder: str | None = None,
+    skip_mode: str = "",
+    live_after: int = 0,
+    enough: int | None = None,
+    searches: Iterable[tuple[str, tuple[Any, ...], Targets]] | None = None,
+) -> list[Hit]:
+    """The locks overlapping each of ``wanted``, in the order of ``wanted``, then of the searches, then of the index.
+
+    Locks of ``skip_holder`` or in ``skip_mode`` are left out, and those of anyone but ``holder``
+    when given, and those expiring at or before ``live_after``. Stops once ``enough`` live ones
+    (expiring after ``tx.now``) are found, so that what it returns is then only the start.
+    ``searches`` replaces those of `_searches`.
+    """
+    found: list[list[list[Hit]]] = [[[] for _ in range(4)] for _ in wanted]  # [wanted][search]
+    filters = (skip_holder, holder, skip_mode, live_after)
+    live = 0
+    for query, params, targets in _searches(tx, wanted) if searches is None else searches:
+        for row in _pages(tx, query, filters, params, PAGE if enough is None else min(enough, PAGE)):
+            for index, search in targets(row):
+                res = wanted[index]
+                hit, example = _overlap(res, row)
+                if not hit:
+                    continue
+                found[index][search].append((res, row, example))
+                live += row["expires_at"] > tx.now
+                if enough is not None and live >= enough:
+                    return _in_order(found)
+    return _in_order(found)
+
+
+def _in_order(found: list[list[list[Hit]]]) -> list[Hit]:
+    return [hit for searches in found for hits in searches for hit in hits]
+
+
+def _pages(tx: Tx, query: str, filters: tuple[Any, ...], params: tuple[Any, ...], first: int) -> Iterator[Any]:
+    """The rows of a candidate query, ``first`` of them and then pages twice the last, each page
+    starting after the last row of the one before, for a caller that may stop after any row."""
+    after: tuple[Any, ...] = ("", "", 0)
+    size = first
+    while True:
+        rows = tx.all(query, (*filters, *after, size, *params))
+        yield from rows
+        if len(rows) < size:
+            return
+        last = rows[-1]
+        after, size = (last["prefix"], last["rsuffix"], last["id"]), size * 2
+
+
+def _searches(tx: Tx, wanted: list[Resource]) -> Iterator[tuple[str, tuple[Any, ...], Targets]]:
+    """The index searches that find every lock that could overlap one of ``wanted``; `_overlap` decides.
 
     A path can only overlap the same path, or a glob whose literal prefix is one of its ancestors
     and whose last segment's literal end is an end of the path's. A glob with prefix ``p`` can only
     overlap paths and globs at or under ``p``, or globs whose prefix is an ancestor of ``p``; and
     of those only the ones whose last segment's literal end and its own end one in the other
-    (``*.md`` never meets ``*.py``). A name overlaps only itself.
+    (``*.md`` never meets ``*.py``). A name overlaps only itself. The globs above all claimed
+    paths are one search: {(prefix, reversed end): the paths it could be above}.
     """
-    where: list[tuple[str, list[Any]]] = []
-    if res.kind in ("name", "path"):
-        where.append(("kind = ? AND prefix = ?", [res.kind, res.text]))
-    if res.kind == "path":
-        anc, ends = paths.ancestors(res.text), paths.suffixes(res.suffix)
-        where.append((f"kind = 'glob' AND prefix IN ({_marks(anc)}) AND rsuffix IN ({_marks(ends)})", anc + ends))
-    if res.kind == "glob":
+    above: dict[tuple[str, str], list[int]] = {}
+    for index, res in enumerate(wanted):
+        if res.kind in ("name", "path"):
+            yield "locks.at", (res.kind, res.text, ""), _only(index, 0)
+        if res.kind == "path":
+            for ancestor in paths.ancestors(res.text):
+                for end in paths.suffixes(res.suffix):
+                    above.setdefault((ancestor, end), []).append(index)
+        if res.kind != "glob":
+            continue
         end, ends = res.suffix[::-1], paths.suffixes(res.suffix)
-        path_end = (" AND substr(rsuffix, 1, ?) = ?", [len(end), end]) if end else ("", [])
-        glob_end = (f" AND (rsuffix IN ({_marks(ends)}) OR substr(rsuffix, 1, ?) = ?)", [*ends, len(end), end])
+        fewest = sum(segment != paths.GLOBSTAR for segment in res.segments)  # and the most, unless '**':
+        most = None if paths.GLOBSTAR in res.segments else len(res.segments)
         if res.prefix:
             low, high = paths.under_range(res.prefix)
-            anc = paths.ancestors(res.prefix)
-            where.append(("kind = 'path' AND prefix = ?" + path_end[0], [res.prefix, *path_end[1]]))
-            where.append(("kind = 'path' AND prefix >= ? AND prefix < ?" + path_end[0], [low, high, *path_end[1]]))
-            where.append((f"kind = 'glob' AND prefix IN ({_marks(anc)})" + glob_end[0], [*anc, *glob_end[1]]))
-            where.append(("kind = 'glob' AND prefix >= ? AND prefix < ?" + glob_end[0], [low, high, *glob_end[1]]))
+            ancestors, shorter = tx.array(paths.ancestors(res.prefix)), tx.array(ends[:-1])
+            yield "locks.at", ("path", res.prefix, end), _only(index, 0)
+            yield "locks.paths_under", (low, high, end, res.text, fewest, most), _only(index, 1)
+            yield "locks.globs_above", (ancestors, shorter, end, _after_all_starting(end), 0), _only(index, 2)
+            yield "locks.globs_under", (low, high, tx.array(ends), end, 0, fewest, most), _only(index, 3)
         else:
-            where.append(("kind = 'path'" + path_end[0], path_end[1]))
-            where.append(("kind = 'glob'" + glob_end[0], glob_end[1]))
-    extra, extra_params = "", []
-    if exclude_holder is not None:
-        extra, extra_params = extra + " AND holder != ?", [*extra_params, exclude_holder]
-    if exclusive_only:
-        extra += " AND mode = 'exclusive'"
-    if live_only:
-        extra, extra_params = extra + " AND expires_at > ?", [*extra_params, tx.now]
-    sql = " UNION ALL ".join(f"SELECT {_COLUMNS} FROM locks WHERE {cond}{extra}" for cond, _ in where)
-    params = [p for _, cond_params in where for p in (*cond_params, *extra_params)]
-    return tx.all(sql, params)
+            yield "locks.paths_under", ("", None, end, res.text, fewest, most), _only(index, 1)
+            yield "locks.globs_under", ("", None, tx.array(ends), end, 0, fewest, most), _only(index, 3)
+    if above:
+        plain = tx.array(dict.fromkeys(res.plain for res in wanted if res.kind == "path"))
+        yield "locks.globs_over_paths", (tx.array(sorted(above)), plain), _paths_below(above)
+
+
+def _only(index: int, search: int) -> Targets:
+    target = [(index, search)]
+    return lambda row: target
+
+
+def _paths_below(above: dict[tuple[str, str], list[int]]) -> Targets:
+    """The claimed paths a glob row is a candidate for, by its (prefix, reversed end)."""
+    nobody: list[int] = []
+    return lambda row: [(index, 1) for index in above.get((row["prefix"], row["rsuffix"]), nobody)]
+
+
+def _after_all_starting(text: str) -> str | None:
+    """The least text after every text that starts with ``text`` (code point order, which is byte
+    order in UTF-8); None when there is none: ``text`` is empty, or only the last code points."""
+    stripped = text.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return None
+    last = ord(stripped[-1]) + 1
+    return stripped[:-1] + chr(0xE000 if 0xD800 <= last <= 0xDFFF else last)
 
 
 def _overlap(res: Resource, row: Any) -> tuple[bool, str | None]:
     """Whether ``row``'s resource overlaps ``res``, and a path both match when they differ."""
-    if row["resource"] == res.text:
+    text, kind = row["resource"], row["kind"]
+    if text == res.text:
         return True, None
-    if res.kind == "name" or row["kind"] == "name" or (res.kind == "path" and row["kind"] == "path"):
+    if res.kind == "name" or kind == "name" or (res.kind == "path" and kind == "path"):
         return False, None
-    example = paths.common_path(res, paths.parse(row["resource"]))
+    if kind == "path":  # a glob claim: its regex on the path's plain text, which is its text but for '[' and './'
+        plain = paths.parse(text).plain if "[" in text or text.startswith("./") else text
+        return (True, plain) if res.regex.fullmatch("/" + plain) else (False, None)  # type: ignore[union-attr]
+    pattern = paths.parse(text)
+    if res.kind == "path":
+        return (True, res.plain) if pattern.regex.fullmatch("/" + res.plain) else (False, None)  # type: ignore[union-attr]
+    example = paths.common_path(res, pattern)
     return example is not None, example
 
 
@@ -214,31 +268,22 @@ def release(tx: Tx, agent: str, resources: list[str] | None) -> ReleaseResult:
     """Release the caller's locks on ``resources`` (all of them when None); all or nothing."""
     tx.touch(agent)
     if resources is None:
-        rows = tx.all(f"SELECT {_COLUMNS} FROM locks WHERE holder = ? ORDER BY resource", (agent,))
+        rows = tx.all("locks.all_own", (agent,))
     else:
         wanted = list(dict.fromkeys(resources))
-        own = {
-            row["resource"]: row
-            for row in tx.all(
-                f"SELECT {_COLUMNS} FROM locks WHERE holder = ? AND resource IN ({_marks(wanted)})", (agent, *wanted)
-            )
-        }
+        own = {row["resource"]: row for row in tx.all("locks.own", (agent, tx.array(wanted)))}
         missing = [r for r in wanted if r not in own]
         if missing:
             _refuse_release(tx, agent, missing)
         rows = [own[r] for r in wanted]
     for row in rows:
-        tx.execute("DELETE FROM locks WHERE id = ?", (row["id"],))
+        tx.run("locks.delete", (row["id"],))
         tx.event(agent, "lock_release", row["resource"], token=row["token"], expired=row["expires_at"] <= tx.now)
     return ReleaseResult(released=[row["resource"] for row in rows])
 
 
 def _refuse_release(tx: Tx, agent: str, missing: list[str]) -> None:
-    other = tx.one(
-        f"SELECT resource, holder, token, expires_at FROM locks WHERE resource IN ({_marks(missing)})"
-        " AND holder != ? AND expires_at > ? ORDER BY token LIMIT 1",
-        (*missing, agent, tx.now),
-    )
+    other = tx.one("locks.held_elsewhere", (tx.array(missing), agent, tx.now))
     if other is not None:
         raise NotOwner(
             f"{other['resource']!r} is locked by {other['holder']!r} (token {other['token']}, until"
@@ -260,33 +305,76 @@ def list_locks(tx: Tx, agent: str | None, resource: str | None, holder: str | No
     """Live locks overlapping ``resource`` (or all), of ``holder`` (or anyone), by resource then token."""
     if agent is not None:
         tx.touch(agent)
-    if resource is None:
-        holder_sql, params = ("", []) if holder is None else (" AND holder = ?", [holder])
-        rows = tx.all(
-            f"SELECT {_COLUMNS} FROM locks WHERE expires_at > ?{holder_sql} ORDER BY resource, token"
-            + ("" if limit is None else " LIMIT ?"),
-            (tx.now, *params, *([] if limit is None else [limit])),
-        )
-        total = tx.one(f"SELECT COUNT(*) FROM locks WHERE expires_at > ?{holder_sql}", (tx.now, *params))[0]
+    most = -1 if limit is None else limit
+    if resource is None and holder is None:
+        rows = tx.all("locks.live", (tx.now, most))
+        total = tx.one("locks.live_count", (tx.now,))[0]
+    elif resource is None:
+        rows = tx.all("locks.held_by", (holder, tx.now, most))
+        total = tx.one("locks.held_by_count", (holder, tx.now))[0]
+    elif holder is not None and tx.one("locks.held_by_count", (holder, tx.now))[0] <= PAGE:
+        res = paths.parse(resource)  # a holder's own locks are fewer than the candidates: decide those
+        found = [row for row in tx.all("locks.held_by", (holder, tx.now, -1)) if _overlap(res, row)[0]]
+        rows, total = found if limit is None else found[:limit], len(found)
     else:
-        res = paths.parse(resource)
-        rows = [
-            row
-            for row in _candidates(tx, res, exclude_holder=None, exclusive_only=False, live_only=True)
-            if (holder is None or row["holder"] == holder) and _overlap(res, row)[0]
-        ]
-        rows.sort(key=lambda row: (row["resource"], row["token"]))
-        total = len(rows)
-        rows = rows if limit is None else rows[:limit]
+        rows, total = _listed(tx, paths.parse(resource), holder, most)
     return LocksResult(locks=[entry(row) for row in rows], more=total - len(rows))
 
 
-def holders(tx: Tx) -> dict[str, list[str]]:
-    """{holder: resources} of every live lock; the agents list shows it."""
-    held: dict[str, list[str]] = {}
-    for row in tx.all("SELECT holder, resource FROM locks WHERE expires_at > ? ORDER BY holder, resource", (tx.now,)):
-        held.setdefault(row["holder"], []).append(row["resource"])
-    return held
+def _listed(tx: Tx, res: Resource, holder: str | None, most: int) -> tuple[list[Any], int]:
+    """The first ``most`` (-1: all) live locks overlapping ``res`` by resource then token, and how many there are.
+
+    The broad globs have SQL count and list most of what they overlap: under ``P/**`` (or ``**``)
+    every path and every glob without a class (which could match nothing); under ``P/**/*S`` every
+    path below ``P`` whose name ends with ``S``. The rules decide the rest, as for any resource.
+    """
+    shape, counted, first, searches = _shape(res), 0, [], None
+    if shape == "under":
+        prefix = res.prefix or None
+        low, high = (res.prefix, paths.under_range(res.prefix)[1]) if prefix else ("", None)
+        first = tx.all("locks.live_under", (tx.now, holder, prefix, low, high, most))
+        counted = tx.one("locks.live_under_count", (tx.now, holder, prefix, low, high))[0]
+        searches = _odd(tx, res)
+    elif shape == "ending":
+        low, high = paths.under_range(res.prefix) if res.prefix else ("", None)
+        ending = (tx.now, holder, low, high, res.suffix[::-1])
+        first = tx.all("locks.live_paths_ending", (*ending, most))
+        counted = tx.one("locks.live_paths_ending_count", ending)[0]
+        searches = [search for search in _searches(tx, [res]) if search[0] != "locks.paths_under"]
+    found = [row for _, row, _ in _overlapping(tx, [res], holder=holder, live_after=tx.now, searches=searches)]
+    rows = sorted([*first, *found], key=lambda row: (row["resource"], row["token"]))
+    return rows if most < 0 else rows[:most], counted + len(found)
+
+
+def _shape(res: Resource) -> str | None:
+    """Which broad glob ``res`` is: "under" (``P/**``, ``**``), "ending" (``P/**/*S``, ``**/*S``) or neither."""
+    if res.kind != "glob":
+        return None
+    fixed = len(res.prefix.removeprefix("./").split("/")) if res.prefix else 0  # the prefix's segments
+    rest = res.segments[fixed:]
+    if rest == (paths.GLOBSTAR,):
+        return "under"
+    if len(rest) == 2 and rest[0] == paths.GLOBSTAR and rest[1][:1] == (paths.STAR,):
+        return "ending" if all(token[0] == "c" for token in rest[1][1:]) else None
+    return None
+
+
+def _odd(tx: Tx, res: Resource) -> list[tuple[str, tuple[Any, ...], Targets]]:
+    """For `_listed` under ``P/**``: the searches for what `locks.live_under` leaves to the rules."""
+    if not res.prefix:
+        return [("locks.globs_under", ("", None, tx.array([""]), "", 1, 0, None), _only(0, 3))]
+    under = res.prefix + "/"
+
+    def above(row: Any) -> list[tuple[int, int]]:  # globs with prefix P are under P too: counted unless odd
+        counted = "[" not in row["resource"] and row["resource"].startswith(under)
+        return [] if counted else [(0, 2)]
+
+    low, high = paths.under_range(res.prefix)
+    ancestors = tx.array(paths.ancestors(res.prefix))
+    return [
+        ("locks.globs_above", (ancestors, tx.array([]), "", None, 0), above),
+        ("locks.globs_under", (low, high, tx.array([""]), "", 1, 0, None), _only(0, 3)),
+    ]
 
 
 # --- for heartbeats, handoffs and housekeeping ----------------------------------------------
@@ -298,12 +386,7 @@ def held_by(tx: Tx, holder: str) -> list[dict[str, Any]]:
     Keys: id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
     (times in ms). ``holder`` may be an agent or a parking name such as ``handoff:h12``.
     """
-    return [
-        dict(row)
-        for row in tx.all(
-            f"SELECT {_COLUMNS} FROM locks WHERE holder = ? AND expires_at > ? ORDER BY resource", (holder, tx.now)
-        )
-    ]
+    return [dict(row) for row in tx.all("locks.held_by", (holder, tx.now, -1))]
 
 
 def renew(tx: Tx, holder: str, resources: Iterable[str] | None = None) -> tuple[int, list[str]]:
@@ -312,19 +395,13 @@ def renew(tx: Tx, holder: str, resources: Iterable[str] | None = None) -> tuple[
     Returns (how many were renewed, every resource ``holder`` holds live). Tokens do not change.
     This is the lock part of ``heartbeat``.
     """
-    sql, params = "", []
-    if resources is not None:
-        chosen = list(resources)
-        if not chosen:
-            return 0, [row["resource"] for row in held_by(tx, holder)]
-        sql, params = f" AND resource IN ({_marks(chosen)})", chosen
-    renewed = tx.all(
-        f"UPDATE locks SET expires_at = ? + ttl_ms WHERE holder = ? AND expires_at > ?{sql} RETURNING resource",
-        (tx.now, holder, tx.now, *params),
-    )
+    chosen = None if resources is None else list(resources)
+    if chosen == []:
+        return 0, [row["resource"] for row in held_by(tx, holder)]
+    renewed = tx.all("locks.renew", (tx.now, holder, None if chosen is None else tx.array(chosen)))
     if renewed:
         tx.event(holder, "locks_renewed", holder, count=len(renewed))
-    held = renewed if resources is None else held_by(tx, holder)
+    held = renewed if chosen is None else held_by(tx, holder)
     return len(renewed), sorted(row["resource"] for row in held)
 
 
@@ -359,21 +436,15 @@ def reassign(
     moved = []
     for row in moving:
         new_expiry = row["expires_at"] if expires_at is None else expires_at
-        mine = tx.one(
-            "SELECT id, token, mode, expires_at FROM locks WHERE holder = ? AND resource = ?",
-            (to_holder, row["resource"]),
-        )
+        mine = tx.one("locks.on", (to_holder, row["resource"]))
         token, mode = row["token"], row["mode"]
         if mine is not None:
-            tx.execute("DELETE FROM locks WHERE id = ?", (mine["id"],))
+            tx.run("locks.delete", (mine["id"],))
             if mine["expires_at"] > tx.now:
                 token = max(token, mine["token"])
                 mode = "exclusive" if "exclusive" in (mode, mine["mode"]) else mode
                 new_expiry = max(new_expiry, mine["expires_at"])
-        tx.execute(
-            "UPDATE locks SET holder = ?, token = ?, mode = ?, expires_at = ? WHERE id = ?",
-            (to_holder, token, mode, new_expiry, row["id"]),
-        )
+        tx.run("locks.move", (row["id"], to_holder, token, mode, new_expiry))
         tx.event(
             actor or from_holder, "lock_transfer", row["resource"], from_holder=from_holder, to_holder=to_holder,
             token=token, expires_at=iso(new_expiry),
@@ -384,10 +455,7 @@ def reassign(
 
 def sweep(tx: Tx) -> None:
     """Drop locks expired for over an hour that nobody took over, each recorded (store housekeeping)."""
-    for row in tx.all(
-        "DELETE FROM locks WHERE expires_at <= ? RETURNING resource, holder, token, expires_at",
-        (tx.now - EXPIRED_KEPT_MS,),
-    ):
+    for row in tx.all("locks.sweep", (tx.now - EXPIRED_KEPT_MS,)):
         tx.event(
             None,
             "lock_expired",
@@ -399,10 +467,6 @@ def sweep(tx: Tx) -> None:
 
 
 # --- rows to schemas ------------------------------------------------------------------------
-
-
-def _marks(values: list[Any]) -> str:
-    return ", ".join("?" * len(values))
 
 
 def _granted(res: Resource, mode: str, token: int, expires_at: int, **extra: Any) -> GrantedLock:

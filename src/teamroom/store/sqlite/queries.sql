@@ -452,6 +452,245 @@ ORDER BY resource;
 
 -- ============================================================================ locks
 
+-- A row is one holder's lock on one normalised resource (migrations/0002_locks.sql); `prefix` and
+-- `rsuffix` (the literal end of the last segment, reversed) exist to find the locks a resource
+-- could overlap by index. SQL only narrows: rules/locks.py decides overlap with teamroom.paths.
+-- A normal form is its plain path but where it has '[' (a class, or an escaped '*', '?', '[' or
+-- final space) or starts with './' (a first segment that reads like a name, drive or home): those
+-- texts are left to the rules by every GLOB and every '/' count below.
+--
+-- The candidate queries (locks.at, locks.paths_under, locks.globs_over_paths, locks.globs_above,
+-- locks.globs_under) read the same columns, in the order of locks_kind_prefix (prefix, rsuffix,
+-- id), so that a page needs no sort and the next one starts where it ended, and take the same
+-- first eight parameters:
+--   ?1 a holder whose locks are not in the way ('' for none)
+--   ?2 only the locks of this holder (NULL: anyone's)
+--   ?3 a mode that is not in the way ('shared' for a shared claim, '' for none)
+--   ?4 only locks that expire after this (ms; 0 includes the expired ones a claim takes over)
+--   ?5, ?6, ?7 the (prefix, rsuffix, id) of the last row of the page before ('', '', 0 for the first)
+--   ?8 the most rows in this page
+-- The row value is compared with `+` so that it filters the index entries and SQLite does not
+-- mistake it for a range to search; the searches themselves start at the page's prefix.
+-- `+expires_at` keeps SQLite off locks_expiry: the candidates of one resource are few by prefix
+-- and suffix, the live locks are not. A range with no end (NULL) ends at x'': in SQLite every
+-- text sorts before every blob, and the bound stays one the index can seek to.
+
+-- name: locks.at
+-- The locks on the same path or name (?9 kind, ?10 resource); for a glob claim, on the path that
+-- is its literal prefix, when that path ends with the claim's literal end (?11, reversed; '' for any).
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = ?9 AND prefix = ?10 AND substr(rsuffix, 1, length(?11)) = ?11
+  AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.paths_under
+-- Paths a glob claim (?12, its normal form) could match: at or after ?9 and before ?10 in byte
+-- order (NULL: no end), whose last segment ends with the claim's literal end (?11, reversed), and
+-- with as many segments as the claim's paths have (?13 at least, ?14 at most, NULL: no most): a
+-- path of n segments matches '*' and n - 1 '/*' (hex(zeroblob(k)) is k times '00'), not n; this
+-- GLOB costs half as much as counting '/' with replace(). Then GLOB sets aside most of the rest
+-- while still in the index: the claim loosened, with '*' crossing '/' and '**' segments folded
+-- into '*', matches every path the claim matches.
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'path' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
+  AND substr(rsuffix, 1, length(?11)) = ?11
+  AND (substr(prefix, 1, 2) = './'
+       OR prefix GLOB '*' || replace(hex(zeroblob(max(?13 - 1, 0))), '00', '/*')
+          AND (?14 IS NULL OR NOT prefix GLOB '*' || replace(hex(zeroblob(?14)), '00', '/*')))
+  AND (instr(?12, '[') > 0 OR substr(?12, 1, 2) = './' OR instr(prefix, '[') > 0 OR substr(prefix, 1, 2) = './'
+       OR prefix GLOB replace(replace(replace(?12, '/**/', '/*'), '**/', '*'), '/**', '*'))
+  AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.globs_over_paths
+-- Globs the claimed paths could match: for each [prefix, end] of ?9 (a JSON array of pairs: an
+-- ancestor of a claimed path, and an end of its last segment, reversed), the globs with that
+-- literal prefix and end, one index search a pair (CROSS JOIN: the pairs are the outer loop, which
+-- SQLite could not know from the table sizes). A glob none of the claimed paths (?10, JSON,
+-- as plain text) could match is set aside here, by the glob loosened as in locks.paths_under,
+-- with one GLOB a row: the paths joined by newlines (which no resource
+-- has) must hold a match of the loosened glob between two newlines.
+SELECT locks.id, locks.resource, locks.kind, locks.prefix, locks.rsuffix, locks.holder, locks.mode, locks.token,
+       locks.reason, locks.ttl_ms, locks.acquired_at, locks.expires_at
+FROM json_each(?9) AS pair
+CROSS JOIN locks ON locks.kind = 'glob' AND locks.prefix = json_extract(pair.value, '$[0]')
+          AND locks.rsuffix = json_extract(pair.value, '$[1]')
+WHERE (+locks.prefix, +locks.rsuffix, +locks.id) > (?5, ?6, ?7)
+  AND locks.holder != ?1 AND (?2 IS NULL OR locks.holder = ?2) AND locks.mode != ?3 AND +locks.expires_at > ?4
+  AND (instr(locks.resource, '[') > 0 OR substr(locks.resource, 1, 2) = './'
+       OR char(10) || (SELECT group_concat(value, char(10)) FROM json_each(?10)) || char(10) GLOB
+          '*' || char(10) || replace(replace(replace(locks.resource, '/**/', '/*'), '**/', '*'), '/**', '*')
+          || char(10) || '*')
+ORDER BY locks.prefix, locks.rsuffix, locks.id
+LIMIT ?8;
+
+-- name: locks.globs_above
+-- Globs a glob claim could overlap from above: their literal prefix is one of ?9 (a JSON array:
+-- the ancestors of the claim's prefix) and their literal end is one of ?10 (JSON, reversed) or
+-- starts with ?11 (reversed; before ?12, NULL: no end). Two index searches, merged in order.
+-- ?13 1: only globs with '[' (for a listing, which has locks.live_under count the others).
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'glob' AND prefix IN (SELECT value FROM json_each(?9) WHERE value >= ?5)
+  AND rsuffix IN (SELECT value FROM json_each(?10))
+  AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND (?13 = 0 OR instr(resource, '[') > 0)
+  AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
+UNION ALL
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'glob' AND prefix IN (SELECT value FROM json_each(?9) WHERE value >= ?5)
+  AND rsuffix >= ?11 AND rsuffix < coalesce(?12, x'')
+  AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND (?13 = 0 OR instr(resource, '[') > 0)
+  AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.globs_under
+-- Globs whose literal prefix is at or after ?9 and before ?10 (NULL: no end), and whose literal
+-- end is one of ?11 (JSON, reversed) or starts with ?12 (reversed): the ends of a glob claim's.
+-- ?13 1: only globs with '[', as in locks.globs_above. ?14, ?15: the fewest and most segments
+-- the claim's paths have (NULL: no most); a glob whose paths cannot have as many is set aside
+-- (its fewest: its segments but the '**', and at least those of its prefix, which the index has,
+-- counted as in locks.paths_under; its most, without '**': its segments).
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'glob' AND prefix >= max(?9, ?5) AND prefix < coalesce(?10, x'')
+  AND (rsuffix IN (SELECT value FROM json_each(?11)) OR substr(rsuffix, 1, length(?12)) = ?12)
+  AND (+prefix, +rsuffix, +id) > (?5, ?6, ?7)
+  AND (?13 = 0 OR instr(resource, '[') > 0)
+  AND (?15 IS NULL OR substr(prefix, 1, 2) = './' OR NOT prefix GLOB '*' || replace(hex(zeroblob(?15)), '00', '/*'))
+  AND (substr(resource, 1, 2) = './'
+       OR (?15 IS NULL OR length(resource) - length(replace(resource, '/', '')) + 1
+                          - (length(resource) - length(replace(resource, '**', ''))) / 2 <= ?15)
+          AND (instr(resource, '**') > 0 OR length(resource) - length(replace(resource, '/', '')) + 1 >= ?14))
+  AND holder != ?1 AND (?2 IS NULL OR holder = ?2) AND mode != ?3 AND +expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.next_tokens
+-- Reserve ?1 fencing tokens; the last one reserved.
+UPDATE fence SET token = token + ?1 WHERE id = 1 RETURNING token;
+
+-- name: locks.insert
+INSERT INTO locks (resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11);
+
+-- name: locks.extend
+-- A renewal by claim: a new expiry and TTL, the reason kept unless a new one is given.
+UPDATE locks SET expires_at = ?2, ttl_ms = ?3, reason = COALESCE(?4, reason) WHERE id = ?1;
+
+-- name: locks.delete
+DELETE FROM locks WHERE id = ?1;
+
+-- name: locks.own
+-- The locks of holder ?1 on the resources of ?2 (JSON), live or not.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE holder = ?1 AND resource IN (SELECT value FROM json_each(?2));
+
+-- name: locks.all_own
+-- Every lock of holder ?1, live or not, by resource.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE holder = ?1
+ORDER BY resource;
+
+-- name: locks.held_elsewhere
+-- The first live lock (by token) on one of ?1 (JSON) held by another holder than ?2, at ?3.
+SELECT resource, holder, token, expires_at
+FROM locks
+WHERE resource IN (SELECT value FROM json_each(?1)) AND holder != ?2 AND expires_at > ?3
+ORDER BY token
+LIMIT 1;
+
+-- name: locks.held_by
+-- The live locks of holder ?1 at ?2, by resource; at most ?3 (-1: all).
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE holder = ?1 AND expires_at > ?2
+ORDER BY resource
+LIMIT ?3;
+
+-- name: locks.held_by_count
+SELECT COUNT(*) FROM locks WHERE holder = ?1 AND expires_at > ?2;
+
+-- name: locks.live
+-- The live locks at ?1, by resource then token; at most ?2 (-1: all). `+expires_at` keeps SQLite
+-- reading locks_resource in order, so that it stops after ?2 rows.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE +expires_at > ?1
+ORDER BY resource, token
+LIMIT ?2;
+
+-- name: locks.live_count
+SELECT COUNT(*) FROM locks WHERE expires_at > ?1;
+
+-- name: locks.live_under
+-- What a glob 'P/**' overlaps, decided here: the live locks (at ?1) of ?2 (NULL: anyone) on the
+-- path P (?3) or on anything under it (?4 <= resource < ?5 in byte order, P itself and what starts
+-- with 'P/'); for '**' (?3 NULL, ?4 '', ?5 NULL) on every path and glob. Names never overlap a
+-- glob, and globs with '[' are left to the rules (a class may match nothing). By resource then
+-- token, at most ?6 (-1: all), through locks_resource so that it stops there.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE resource >= ?4 AND resource < coalesce(?5, x'')
+  AND (?3 IS NULL OR resource = ?3 OR resource >= ?3 || '/')
+  AND kind != 'name' AND (kind = 'path' OR instr(resource, '[') = 0)
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2)
+ORDER BY resource, token
+LIMIT ?6;
+
+-- name: locks.live_under_count
+SELECT COUNT(*)
+FROM locks
+WHERE resource >= ?4 AND resource < coalesce(?5, x'')
+  AND (?3 IS NULL OR resource = ?3 OR resource >= ?3 || '/')
+  AND kind != 'name' AND (kind = 'path' OR instr(resource, '[') = 0)
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2);
+
+-- name: locks.live_paths_ending
+-- What a glob 'P/**/*S' overlaps among paths, decided here: the live locks (at ?1) of ?2 (NULL:
+-- anyone) on paths at or after ?3 and before ?4 (NULL: no end) whose last segment ends with S (?5,
+-- reversed). By resource (a path's prefix) then token, at most ?6 (-1: all).
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'path' AND prefix >= ?3 AND prefix < coalesce(?4, x'') AND substr(rsuffix, 1, length(?5)) = ?5
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2)
+ORDER BY prefix, token
+LIMIT ?6;
+
+-- name: locks.live_paths_ending_count
+SELECT COUNT(*)
+FROM locks
+WHERE kind = 'path' AND prefix >= ?3 AND prefix < coalesce(?4, x'') AND substr(rsuffix, 1, length(?5)) = ?5
+  AND +expires_at > ?1 AND (?2 IS NULL OR holder = ?2);
+
+-- name: locks.renew
+-- Extend the live locks of holder ?2 at ?1 (those on ?3, a JSON array, or all when NULL) by their
+-- own TTL from now.
+UPDATE locks SET expires_at = ?1 + ttl_ms
+WHERE holder = ?2 AND expires_at > ?1 AND (?3 IS NULL OR resource IN (SELECT value FROM json_each(?3)))
+RETURNING resource;
+
+-- name: locks.on
+-- Holder ?1's lock on resource ?2, if any.
+SELECT id, token, mode, expires_at FROM locks WHERE holder = ?1 AND resource = ?2;
+
+-- name: locks.move
+UPDATE locks SET holder = ?2, token = ?3, mode = ?4, expires_at = ?5 WHERE id = ?1;
+
+-- name: locks.sweep
+-- Drop the locks that expired at or before ?1 (an hour ago: nobody took them over).
+DELETE FROM locks WHERE expires_at <= ?1 RETURNING resource, holder, token, expires_at;
 
 -- ============================================================================ give-back
 
@@ -466,3 +705,13 @@ RETURNING message_id, recipient, attempt;
 -- The lock on ?1 granted with token ?2, if it is still that grant.
 DELETE FROM locks WHERE resource = ?1 AND token = ?2
 RETURNING holder;
+
+-- ============================================================================ housekeeping
+
+-- name: housekeeping.due
+-- Anything the sweep would do at ?1: a lapsed lease, a live delivery past its TTL, a lock expired
+-- before ?2 (each through its expiry index).
+SELECT 1 WHERE EXISTS (SELECT 1 FROM deliveries WHERE state = 'leased' AND visible_at <= ?1)
+    OR EXISTS (SELECT 1 FROM deliveries WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL
+                  AND expires_at <= ?1)
+    OR EXISTS (SELECT 1 FROM locks WHERE expires_at <= ?2);
