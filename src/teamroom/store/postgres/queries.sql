@@ -458,6 +458,231 @@ ORDER BY resource;
 
 -- ============================================================================ locks
 
+-- A row is one holder's lock on one normalised resource (migrations/0002_locks.sql); `prefix` and
+-- `rsuffix` (the literal end of the last segment, reversed) exist to find the locks a resource
+-- could overlap by index. SQL only narrows: rules/locks.py decides overlap with teamroom.paths.
+--
+-- The candidate queries (locks.at, locks.paths_under, locks.globs_over_paths, locks.globs_above,
+-- locks.globs_under) read the same columns, in the order of locks_kind_prefix (prefix, rsuffix,
+-- id), so that the next page starts where the last ended, and take the same first eight parameters:
+--   ?1 a holder whose locks are not in the way ('' for none)
+--   ?2 only the locks of this holder (NULL: anyone's)
+--   ?3 a mode that is not in the way ('shared' for a shared claim, '' for none)
+--   ?4 only locks that expire after this (ms; 0 includes the expired ones a claim takes over)
+--   ?5, ?6, ?7 the (prefix, rsuffix, id) of the last row of the page before ('', '', 0 for the first)
+--   ?8 the most rows in this page
+-- A range with no end is NULL. Text compared with text that is not a column says COLLATE "C": a
+-- parameter or an array's element has the database's default collation, which need not be byte order.
+-- Where SQLite sets rows aside with GLOB, this uses LIKE on the same loosened pattern, its '*' and
+-- '?' made '%' and '_' (and a literal '%', '_' or '\' escaped).
+
+-- name: locks.at
+-- The locks on the same path or name (?9 kind, ?10 resource); for a glob claim, on the path that
+-- is its literal prefix, when that path ends with the claim's literal end (?11, reversed; '' for any).
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = ?9 AND prefix = ?10 AND left(rsuffix, length(?11)) = ?11
+  AND (prefix, rsuffix, id) > (?5, ?6, ?7::bigint)
+  AND holder != ?1 AND (?2::text IS NULL OR holder = ?2) AND mode != ?3 AND expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.paths_under
+-- Paths a glob claim (?12, its normal form) could match: at or after ?9 and before ?10 in byte
+-- order (NULL: no end), whose last segment ends with the claim's literal end (?11, reversed), and
+-- that the claim loosened ('*' crossing '/', '**' segments folded into '*') matches. Texts with '['
+-- (a class, or an escaped character in a path) are left to the rules.
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'path' AND prefix >= GREATEST(?9 COLLATE "C", ?5) AND (?10::text IS NULL OR prefix < ?10)
+  AND left(rsuffix, length(?11)) = ?11
+  AND (strpos(?12, '[') > 0 OR strpos(prefix, '[') > 0
+       OR prefix LIKE replace(replace(replace(replace(replace(
+              replace(replace(replace(?12, '/**/', '/*'), '**/', '*'), '/**', '*'),
+              '\', '\\'), '%', '\%'), '_', '\_'), '*', '%'), '?', '_'))
+  AND (prefix, rsuffix, id) > (?5, ?6, ?7::bigint)
+  AND holder != ?1 AND (?2::text IS NULL OR holder = ?2) AND mode != ?3 AND expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.globs_over_paths
+-- Globs the claimed paths could match: for each [prefix, end] of ?9 (an array of pairs: an
+-- ancestor of a claimed path, and an end of its last segment, reversed), the globs with that
+-- literal prefix and end, one index search a pair. A glob none of the claimed paths (?10) could
+-- match is set aside here, by the glob loosened as in locks.paths_under (globs with '[' are kept),
+-- with one LIKE a row: the paths joined by newlines (which no resource has) must hold a match of
+-- the loosened glob between two newlines.
+SELECT locks.id, locks.resource, locks.kind, locks.prefix, locks.rsuffix, locks.holder, locks.mode, locks.token,
+       locks.reason, locks.ttl_ms, locks.acquired_at, locks.expires_at
+FROM (SELECT ?9::text[] AS pairs) given
+CROSS JOIN LATERAL generate_subscripts(given.pairs, 1) AS pair
+JOIN locks ON locks.kind = 'glob' AND locks.prefix = given.pairs[pair][1] AND locks.rsuffix = given.pairs[pair][2]
+WHERE (locks.prefix, locks.rsuffix, locks.id) > (?5, ?6, ?7::bigint)
+  AND locks.holder != ?1 AND (?2::text IS NULL OR locks.holder = ?2) AND locks.mode != ?3 AND locks.expires_at > ?4
+  AND (strpos(locks.resource, '[') > 0
+       OR (E'\n' || array_to_string(?10::text[], E'\n') || E'\n') LIKE
+          ('%' || E'\n' || replace(replace(replace(replace(replace(
+              replace(replace(replace(locks.resource, '/**/', '/*'), '**/', '*'), '/**', '*'),
+              '\', '\\'), '%', '\%'), '_', '\_'), '*', '%'), '?', '_') || E'\n' || '%'))
+ORDER BY locks.prefix, locks.rsuffix, locks.id
+LIMIT ?8;
+
+-- name: locks.globs_above
+-- Globs a glob claim could overlap from above: their literal prefix is one of ?9 (the ancestors of
+-- the claim's prefix) and their literal end is one of ?10 (reversed) or starts with ?11 (reversed;
+-- before ?12, NULL: no end). Two index searches, merged in order.
+-- ?13 1: only globs with '[' (for a listing, which has locks.live_under count the others).
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'glob' AND prefix = ANY(?9::text[]) AND prefix >= ?5
+  AND rsuffix = ANY(?10::text[])
+  AND (prefix, rsuffix, id) > (?5, ?6, ?7::bigint)
+  AND (?13 = 0 OR strpos(resource, '[') > 0)
+  AND holder != ?1 AND (?2::text IS NULL OR holder = ?2) AND mode != ?3 AND expires_at > ?4
+UNION ALL
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'glob' AND prefix = ANY(?9::text[]) AND prefix >= ?5
+  AND rsuffix >= ?11 AND (?12::text IS NULL OR rsuffix < ?12)
+  AND (prefix, rsuffix, id) > (?5, ?6, ?7::bigint)
+  AND (?13 = 0 OR strpos(resource, '[') > 0)
+  AND holder != ?1 AND (?2::text IS NULL OR holder = ?2) AND mode != ?3 AND expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.globs_under
+-- Globs whose literal prefix is at or after ?9 and before ?10 (NULL: no end), and whose literal
+-- end is one of ?11 (reversed) or starts with ?12 (reversed): the ends of a glob claim's.
+-- ?13 1: only globs with '[', as in locks.globs_above.
+SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'glob' AND prefix >= GREATEST(?9 COLLATE "C", ?5) AND (?10::text IS NULL OR prefix < ?10)
+  AND (rsuffix = ANY(?11::text[]) OR left(rsuffix, length(?12)) = ?12)
+  AND (prefix, rsuffix, id) > (?5, ?6, ?7::bigint)
+  AND (?13 = 0 OR strpos(resource, '[') > 0)
+  AND holder != ?1 AND (?2::text IS NULL OR holder = ?2) AND mode != ?3 AND expires_at > ?4
+ORDER BY prefix, rsuffix, id
+LIMIT ?8;
+
+-- name: locks.next_tokens
+-- Reserve ?1 fencing tokens; the last one reserved.
+UPDATE fence SET token = token + ?1 WHERE id = 1 RETURNING token;
+
+-- name: locks.insert
+INSERT INTO locks (resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11);
+
+-- name: locks.extend
+-- A renewal by claim: a new expiry and TTL, the reason kept unless a new one is given.
+UPDATE locks SET expires_at = ?2, ttl_ms = ?3, reason = COALESCE(?4, reason) WHERE id = ?1;
+
+-- name: locks.delete
+DELETE FROM locks WHERE id = ?1;
+
+-- name: locks.own
+-- The locks of holder ?1 on the resources of ?2, live or not.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE holder = ?1 AND resource = ANY(?2::text[]);
+
+-- name: locks.all_own
+-- Every lock of holder ?1, live or not, by resource.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE holder = ?1
+ORDER BY resource;
+
+-- name: locks.held_elsewhere
+-- The first live lock (by token) on one of ?1 held by another holder than ?2, at ?3.
+SELECT resource, holder, token, expires_at
+FROM locks
+WHERE resource = ANY(?1::text[]) AND holder != ?2 AND expires_at > ?3
+ORDER BY token
+LIMIT 1;
+
+-- name: locks.held_by
+-- The live locks of holder ?1 at ?2, by resource; at most ?3 (-1: all).
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE holder = ?1 AND expires_at > ?2
+ORDER BY resource
+LIMIT NULLIF(?3, -1);
+
+-- name: locks.held_by_count
+SELECT COUNT(*) FROM locks WHERE holder = ?1 AND expires_at > ?2;
+
+-- name: locks.live
+-- The live locks at ?1, by resource then token; at most ?2 (-1: all).
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE expires_at > ?1
+ORDER BY resource, token
+LIMIT NULLIF(?2, -1);
+
+-- name: locks.live_count
+SELECT COUNT(*) FROM locks WHERE expires_at > ?1;
+
+-- name: locks.holders
+-- Who holds what, live at ?1: (holder, resource) by holder then resource.
+SELECT holder, resource FROM locks WHERE expires_at > ?1 ORDER BY holder, resource;
+
+-- name: locks.live_under
+-- What a glob 'P/**' overlaps, decided here: the live locks (at ?1) of ?2 (NULL: anyone) on the
+-- path P (?3) or on anything under it (?4 <= resource < ?5 in byte order, P itself and what starts
+-- with 'P/'); for '**' (?3 NULL, ?4 '', ?5 NULL) on every path and glob. Names never overlap a
+-- glob, and globs with '[' are left to the rules (a class may match nothing). By resource then
+-- token, at most ?6 (-1: all), through locks_resource so that it stops there.
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE resource >= ?4 AND (?5::text IS NULL OR resource < ?5)
+  AND (?3::text IS NULL OR resource = ?3 OR resource >= ?3 || '/')
+  AND kind != 'name' AND (kind = 'path' OR strpos(resource, '[') = 0)
+  AND expires_at > ?1 AND (?2::text IS NULL OR holder = ?2)
+ORDER BY resource, token
+LIMIT NULLIF(?6, -1);
+
+-- name: locks.live_under_count
+SELECT COUNT(*)
+FROM locks
+WHERE resource >= ?4 AND (?5::text IS NULL OR resource < ?5)
+  AND (?3::text IS NULL OR resource = ?3 OR resource >= ?3 || '/')
+  AND kind != 'name' AND (kind = 'path' OR strpos(resource, '[') = 0)
+  AND expires_at > ?1 AND (?2::text IS NULL OR holder = ?2);
+
+-- name: locks.live_paths_ending
+-- What a glob 'P/**/*S' overlaps among paths, decided here: the live locks (at ?1) of ?2 (NULL:
+-- anyone) on paths at or after ?3 and before ?4 (NULL: no end) whose last segment ends with S (?5,
+-- reversed). By resource (a path's prefix) then token, at most ?6 (-1: all).
+SELECT id, resource, kind, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
+FROM locks
+WHERE kind = 'path' AND prefix >= ?3 AND (?4::text IS NULL OR prefix < ?4) AND left(rsuffix, length(?5)) = ?5
+  AND expires_at > ?1 AND (?2::text IS NULL OR holder = ?2)
+ORDER BY prefix, token
+LIMIT NULLIF(?6, -1);
+
+-- name: locks.live_paths_ending_count
+SELECT COUNT(*)
+FROM locks
+WHERE kind = 'path' AND prefix >= ?3 AND (?4::text IS NULL OR prefix < ?4) AND left(rsuffix, length(?5)) = ?5
+  AND expires_at > ?1 AND (?2::text IS NULL OR holder = ?2);
+
+-- name: locks.renew
+-- Extend the live locks of holder ?2 at ?1 (those on ?3, or all when NULL) by their own TTL from now.
+UPDATE locks SET expires_at = ?1 + ttl_ms
+WHERE holder = ?2 AND expires_at > ?1 AND (?3::text[] IS NULL OR resource = ANY(?3::text[]))
+RETURNING resource;
+
+-- name: locks.on
+-- Holder ?1's lock on resource ?2, if any.
+SELECT id, token, mode, expires_at FROM locks WHERE holder = ?1 AND resource = ?2;
+
+-- name: locks.move
+UPDATE locks SET holder = ?2, token = ?3, mode = ?4, expires_at = ?5 WHERE id = ?1;
+
+-- name: locks.sweep
+-- Drop the locks that expired at or before ?1 (an hour ago: nobody took them over).
+DELETE FROM locks WHERE expires_at <= ?1 RETURNING resource, holder, token, expires_at;
+
 -- ============================================================================ give-back
 
 -- name: giveback.lease

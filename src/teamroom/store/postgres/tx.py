@@ -151,10 +151,11 @@ class Connection:
 
 
 class PgTx(Tx):
-    """`Tx` on PostgreSQL: the same verbs; a list parameter is a PostgreSQL array."""
+    """`Tx` on PostgreSQL: the same verbs; a list parameter is a PostgreSQL array (of pairs: a
+    two-dimensional one)."""
 
     __slots__ = ()
 
     @staticmethod
     def array(values: Iterable[Any]) -> list[Any]:
-        return list(values)
+        return [list(v) if isinstance(v, tuple) else v for v in values]
