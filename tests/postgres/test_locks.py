@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest.mock import patch
 
 import psycopg
 import pytest
@@ -18,7 +19,7 @@ from teamroom.paths import normalise, overlaps
 from teamroom.store.postgres.store import PostgresStore
 from teamroom.store.postgres.tx import Connection, PgTx, postgres_queries, row_factory
 from teamroom.store.rules import locks as lock_sql
-from tests.test_locks_index import NOW, _normal, glob_and_a_path_it_matches, resources
+from tests.test_locks_index import BROAD, NEAR, NOW, _normal, glob_and_a_path_it_matches, resources
 
 EXAMPLES = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -82,3 +83,36 @@ def test_the_narrowing_never_hides_a_path_a_glob_matches(pg_conn, pair: tuple[st
             result = lock_sql.claim(tx, "probe", [wanted], "exclusive", 60, None)
             assert held in {c.resource for c in result.conflicts}, (held, wanted, result.conflicts)
             assert held in {lock.resource for lock in lock_sql.list_locks(tx, None, wanted, None, None).locks}
+
+
+@settings(EXAMPLES, max_examples=150)
+@given(
+    st.lists(st.tuples(st.one_of(NEAR, NEAR, BROAD, resources), st.sampled_from(["h0", "h1", "h2"]), st.booleans())),
+    st.one_of(BROAD, BROAD, NEAR, resources),
+    st.sampled_from([None, "h1"]),
+    st.sampled_from([None, 1, 3]),
+)
+def test_a_listing_is_the_live_overlapping_locks_by_resource_then_token_in_byte_order(
+    pg_conn, held: list[tuple[str, str, bool]], wanted: str, holder: str | None, limit: int | None
+) -> None:
+    wanted = _normal(wanted)
+    if wanted is None:
+        return
+    with _tx(pg_conn) as tx:
+        for resource, owner, live in held:  # shared: they never conflict; the expired ones lapsed a minute ago
+            resource = _normal(resource)
+            if resource is not None:
+                tx.now = NOW if live else NOW - 120_000
+                lock_sql.claim(tx, owner, [resource], "shared", 60, None)
+        tx.now = NOW
+        rows = pg_conn.execute("SELECT resource, holder, token, expires_at FROM locks").fetchall()
+        expected = sorted(
+            (row["resource"].encode(), row["token"])
+            for row in rows
+            if row["expires_at"] > NOW and holder in (None, row["holder"]) and overlaps(wanted, row["resource"])
+        )
+        for page in (lock_sql.PAGE, 1):  # one candidate a page, and a holder's locks are then too many to decide
+            with patch.object(lock_sql, "PAGE", page):
+                listed = lock_sql.list_locks(tx, None, wanted, holder, limit)
+            assert [(lock.resource.encode(), lock.token) for lock in listed.locks] == expected[:limit]
+            assert listed.more == len(expected) - len(listed.locks)
