@@ -489,14 +489,18 @@ LIMIT ?8;
 
 -- name: locks.paths_under
 -- Paths a glob claim (?12, its normal form) could match: at or after ?9 and before ?10 in byte
--- order (NULL: no end), whose last segment ends with the claim's literal end (?11, reversed), and
--- that the claim loosened ('*' crossing '/', '**' segments folded into '*') matches. Texts with '['
--- (a class, or an escaped character in a path) are left to the rules.
+-- order (NULL: no end), whose last segment ends with the claim's literal end (?11, reversed), with
+-- as many segments as the claim's paths have (?13 at least, ?14 at most, NULL: no most: counted
+-- by their '/'), and that the claim loosened ('*' crossing '/', '**' segments folded into '*')
+-- matches. Texts with '[' (a class, or an escaped character) or starting './' are left to the rules.
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'path' AND prefix >= GREATEST(?9 COLLATE "C", ?5) AND (?10::text IS NULL OR prefix < ?10)
   AND left(rsuffix, length(?11)) = ?11
-  AND (strpos(?12, '[') > 0 OR strpos(prefix, '[') > 0
+  AND (left(prefix, 2) = './'
+       OR length(prefix) - length(replace(prefix, '/', '')) >= GREATEST(?13 - 1, 0)
+          AND (?14::integer IS NULL OR length(prefix) - length(replace(prefix, '/', '')) < ?14))
+  AND (strpos(?12, '[') > 0 OR left(?12, 2) = './' OR strpos(prefix, '[') > 0 OR left(prefix, 2) = './'
        OR prefix LIKE replace(replace(replace(replace(replace(
               replace(replace(replace(?12, '/**/', '/*'), '**/', '*'), '/**', '*'),
               '\', '\\'), '%', '\%'), '_', '\_'), '*', '%'), '?', '_'))
@@ -509,9 +513,9 @@ LIMIT ?8;
 -- Globs the claimed paths could match: for each [prefix, end] of ?9 (an array of pairs: an
 -- ancestor of a claimed path, and an end of its last segment, reversed), the globs with that
 -- literal prefix and end, one index search a pair. A glob none of the claimed paths (?10) could
--- match is set aside here, by the glob loosened as in locks.paths_under (globs with '[' are kept),
--- with one LIKE a row: the paths joined by newlines (which no resource has) must hold a match of
--- the loosened glob between two newlines.
+-- match is set aside here, by the glob loosened as in locks.paths_under (globs with '[' or
+-- starting './' are kept), with one LIKE a row: the paths joined by newlines (which no resource
+-- has) must hold a match of the loosened glob between two newlines.
 SELECT locks.id, locks.resource, locks.kind, locks.prefix, locks.rsuffix, locks.holder, locks.mode, locks.token,
        locks.reason, locks.ttl_ms, locks.acquired_at, locks.expires_at
 FROM (SELECT ?9::text[] AS pairs) given
@@ -519,7 +523,7 @@ CROSS JOIN LATERAL generate_subscripts(given.pairs, 1) AS pair
 JOIN locks ON locks.kind = 'glob' AND locks.prefix = given.pairs[pair][1] AND locks.rsuffix = given.pairs[pair][2]
 WHERE (locks.prefix, locks.rsuffix, locks.id) > (?5, ?6, ?7::bigint)
   AND locks.holder != ?1 AND (?2::text IS NULL OR locks.holder = ?2) AND locks.mode != ?3 AND locks.expires_at > ?4
-  AND (strpos(locks.resource, '[') > 0
+  AND (strpos(locks.resource, '[') > 0 OR left(locks.resource, 2) = './'
        OR (E'\n' || array_to_string(?10::text[], E'\n') || E'\n') LIKE
           ('%' || E'\n' || replace(replace(replace(replace(replace(
               replace(replace(replace(locks.resource, '/**/', '/*'), '**/', '*'), '/**', '*'),
@@ -553,13 +557,21 @@ LIMIT ?8;
 -- name: locks.globs_under
 -- Globs whose literal prefix is at or after ?9 and before ?10 (NULL: no end), and whose literal
 -- end is one of ?11 (reversed) or starts with ?12 (reversed): the ends of a glob claim's.
--- ?13 1: only globs with '[', as in locks.globs_above.
+-- ?13 1: only globs with '[', as in locks.globs_above. ?14, ?15: the fewest and most segments
+-- the claim's paths have (NULL: no most); a glob whose paths cannot have as many is set aside
+-- (its fewest: its segments but the '**', and at least those of its prefix, which the index has;
+-- its most, without '**': its segments), segments counted by their '/'.
 SELECT id, resource, kind, prefix, rsuffix, holder, mode, token, reason, ttl_ms, acquired_at, expires_at
 FROM locks
 WHERE kind = 'glob' AND prefix >= GREATEST(?9 COLLATE "C", ?5) AND (?10::text IS NULL OR prefix < ?10)
   AND (rsuffix = ANY(?11::text[]) OR left(rsuffix, length(?12)) = ?12)
   AND (prefix, rsuffix, id) > (?5, ?6, ?7::bigint)
   AND (?13 = 0 OR strpos(resource, '[') > 0)
+  AND (?15::integer IS NULL OR left(prefix, 2) = './' OR length(prefix) - length(replace(prefix, '/', '')) < ?15)
+  AND (left(resource, 2) = './'
+       OR (?15::integer IS NULL OR length(resource) - length(replace(resource, '/', '')) + 1
+                                   - (length(resource) - length(replace(resource, '**', ''))) / 2 <= ?15)
+          AND (strpos(resource, '**') > 0 OR length(resource) - length(replace(resource, '/', '')) + 1 >= ?14))
   AND holder != ?1 AND (?2::text IS NULL OR holder = ?2) AND mode != ?3 AND expires_at > ?4
 ORDER BY prefix, rsuffix, id
 LIMIT ?8;
@@ -621,10 +633,6 @@ LIMIT NULLIF(?2, -1);
 
 -- name: locks.live_count
 SELECT COUNT(*) FROM locks WHERE expires_at > ?1;
-
--- name: locks.holders
--- Who holds what, live at ?1: (holder, resource) by holder then resource.
-SELECT holder, resource FROM locks WHERE expires_at > ?1 ORDER BY holder, resource;
 
 -- name: locks.live_under
 -- What a glob 'P/**' overlaps, decided here: the live locks (at ?1) of ?2 (NULL: anyone) on the
@@ -696,3 +704,13 @@ RETURNING message_id, recipient, attempt;
 -- The lock on ?1 granted with token ?2, if it is still that grant.
 DELETE FROM locks WHERE resource = ?1 AND token = ?2
 RETURNING holder;
+
+-- ============================================================================ housekeeping
+
+-- name: housekeeping.due
+-- Anything the sweep would do at ?1: a lapsed lease, a live delivery past its TTL, a lock expired
+-- before ?2 (each through its expiry index).
+SELECT 1 WHERE EXISTS (SELECT 1 FROM deliveries WHERE state = 'leased' AND visible_at <= ?1)
+    OR EXISTS (SELECT 1 FROM deliveries WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL
+                  AND expires_at <= ?1)
+    OR EXISTS (SELECT 1 FROM locks WHERE expires_at <= ?2);
