@@ -17,7 +17,7 @@ async def _holders(call) -> dict[str, str]:
     return {lock["resource"]: lock["holder"] for lock in (await call("locks", agent="lead"))["locks"]}
 
 
-async def test_transferred_locks_are_held_for_the_handoff_and_move_with_their_tokens_to_the_taker(db_path, clock):
+async def test_transferred_locks_are_held_for_the_handoff_and_move_to_the_taker_with_new_greater_tokens(db_path, clock):
     async with in_process(db_path, clock) as call:
         await call("register", agent="rev")
         claimed = await call("claim_lock", agent="impl", resources=["src/auth/**", "deploy:staging"], ttl_seconds=600)
@@ -41,7 +41,9 @@ async def test_transferred_locks_are_held_for_the_handoff_and_move_with_their_to
     assert impl_beat["locks"] == []
     assert impl_release.value.code == "not_owner" and holder in impl_release.value.text
     assert sorted(taken["handoff"]["locks"]) == ["deploy:staging", "src/auth/**"]
-    assert {lock["resource"]: lock["token"] for lock in taken["locks"]} == tokens
+    # SPEC §3: the taker gets new tokens, greater than any the previous holder had (its late write is fenced off)
+    assert {lock["resource"] for lock in taken["locks"]} == set(tokens)
+    assert min(lock["token"] for lock in taken["locks"]) > max(tokens.values())
     assert {lock["holder"] for lock in taken["locks"]} == {"rev"}
     # The taker's locks run for their own TTL from the moment it took them.
     assert all(lock["expires_at"] > taken["handoff"]["taken_at"] for lock in taken["locks"])

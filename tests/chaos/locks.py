@@ -188,6 +188,10 @@ def replay(conn: sqlite3.Connection, report: Report) -> Counter[str]:
             if lock is None:
                 report.bad(f"{where}: transferred a lock {data['from_holder']} does not hold")
             else:
+                if "previous_token" in data:  # fenced on the way (resume): a new, greater token
+                    if data["previous_token"] != lock.token or data["token"] <= top:
+                        report.bad(f"{where}: refenced from token {lock.token} to {data['token']} after {top}")
+                    lock.token = top = data["token"]
                 locks[data["to_holder"], resource] = lock
     stored = {
         (r["holder"], r["resource"]): (r["mode"], r["token"], r["expires_at"])

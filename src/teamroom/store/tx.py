@@ -45,8 +45,10 @@ class Tx:
         self.queries = sqlite_queries() if queries is None else queries
 
     def _sql(self, query: str) -> str:
-        # Transitional: text that is not a query's name is run as SQL, while rules move to named queries.
-        return self.queries.get(query, query)
+        try:
+            return self.queries[query]
+        except KeyError:
+            raise KeyError(f"no query named {query!r} in this backend's queries.sql") from None
 
     def one(self, query: str, params: Any = ()) -> Any:
         """The first row of the named query, or None."""
@@ -68,10 +70,6 @@ class Tx:
     def array(values: Iterable[Any]) -> Any:
         """A list as one parameter: SQLite's queries read it with ``json_each(?)``."""
         return dumps(list(values))
-
-    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        # Transitional, like `_sql`: removed once every rule names its queries.
-        return self.conn.execute(self._sql(sql), params)
 
     def event(self, agent: str | None, kind: str, subject: str | None = None, /, **data: Any) -> None:
         """Append one state change to the audit log, in the same transaction as the change."""
@@ -107,13 +105,6 @@ def loads(text: str | None) -> Any:
 def iso(ms: int) -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-11-21T20:40:58.123Z."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def in_list(column: str, values: list[str] | None) -> tuple[str, list[str]]:
-    """An ``AND column IN (?, ...)`` clause and its parameters, or nothing when no filter is given."""
-    if not values:
-        return "", []
-    return f" AND {column} IN ({', '.join('?' * len(values))})", list(values)
 
 
 def load_queries(text: str) -> dict[str, str]:

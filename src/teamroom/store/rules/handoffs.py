@@ -114,7 +114,7 @@ def resume(tx: Tx, agent: str, task: str | None, handoff_id: str | None) -> Resu
     if row["taken_by"] == agent:
         return ResumeResult(handoff=_record(row), resumed_before=True, locks=_held_from(tx, agent, row))
     tx.run("handoffs.take", (row["id"], agent, tx.now))
-    moved = locks.reassign(tx, parking(row["id"]), agent, actor=agent)
+    moved = locks.reassign(tx, parking(row["id"]), agent, actor=agent, fence=True)  # SPEC §3: new, greater tokens
     if moved:  # each lock's own TTL runs from now, as if the taker had just claimed it
         locks.renew(tx, agent, [lock["resource"] for lock in moved])
     if row["message_id"] is not None:

@@ -413,8 +413,10 @@ def reassign(
     expires_at: int | None = None,
     *,
     actor: str | None = None,
+    fence: bool = False,
 ) -> list[dict[str, Any]]:
-    """Move live locks from one holder to another in this transaction, keeping their tokens.
+    """Move live locks from one holder to another in this transaction, keeping their tokens (``fence``:
+    each gets a new, greater token instead, so a late write of the previous holder is fenced off).
 
     Contract (for handoffs): moves every live lock of ``from_holder`` (or only those whose normalised
     resource is in ``resources``; others are ignored) to ``to_holder``, which may be an agent or a
@@ -426,8 +428,8 @@ def reassign(
 
     If ``to_holder`` already holds a lock on the same resource, the two merge into one: the higher
     token, the later expiry, and exclusive if either was. Each move is one ``lock_transfer`` event
-    recorded as done by ``actor`` (default ``from_holder``). Returns the moved locks as
-    `held_by` rows (after the move).
+    recorded as done by ``actor`` (default ``from_holder``), with ``previous_token`` when fenced.
+    Returns the moved locks as `held_by` rows (after the move).
     """
     moving = held_by(tx, from_holder)
     if resources is not None:
@@ -444,10 +446,13 @@ def reassign(
                 token = max(token, mine["token"])
                 mode = "exclusive" if "exclusive" in (mode, mine["mode"]) else mode
                 new_expiry = max(new_expiry, mine["expires_at"])
+        fenced = {}
+        if fence:
+            fenced, token = {"previous_token": row["token"]}, _next_tokens(tx, 1)
         tx.run("locks.move", (row["id"], to_holder, token, mode, new_expiry))
         tx.event(
             actor or from_holder, "lock_transfer", row["resource"], from_holder=from_holder, to_holder=to_holder,
-            token=token, expires_at=iso(new_expiry),
+            token=token, expires_at=iso(new_expiry), **fenced,
         )  # fmt: skip
         moved.append({**row, "holder": to_holder, "token": token, "mode": mode, "expires_at": new_expiry})
     return moved
