@@ -91,11 +91,6 @@ def postgres_queries() -> dict[str, Query]:
     return {name: translate(sql) for name, sql in load_queries(text).items()}
 
 
-@cache
-def _translated(sql: str) -> Query:
-    return translate(sql)
-
-
 class Row:
     """A result row read by position (``row[0]``) or by column (``row["id"]``), as sqlite3.Row is;
     ``dict(row)`` works too."""
@@ -132,21 +127,19 @@ def row_factory(cursor: psycopg.Cursor[Any]):
 
 class Connection:
     """A psycopg connection with the two calls `Tx` makes of sqlite3's (``execute``, ``executemany``),
-    taking a translated `Query` or, for SQL not yet named, text translated on first use."""
+    each taking one of the dialect's translated queries."""
 
     __slots__ = ("raw",)
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
 
-    def execute(self, query: Query | str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        q = query if isinstance(query, Query) else _translated(query)
-        return self.raw.execute(q.text, q.bind(params))
+    def execute(self, query: Query, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.raw.execute(query.text, query.bind(params))
 
-    def executemany(self, query: Query | str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
-        q = query if isinstance(query, Query) else _translated(query)
+    def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
-        cursor.executemany(q.text, [q.bind(row) for row in rows])
+        cursor.executemany(query.text, [query.bind(row) for row in rows])
         return cursor
 
 
