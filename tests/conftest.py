@@ -1,4 +1,5 @@
-"""Shared fixtures: a real SQLite store in a temp dir, a manual clock, and MCP clients.
+"""Shared fixtures: a real SQLite store in a temp dir, a manual clock, MCP clients, and a real
+PostgreSQL (a private cluster for the session, a fresh schema per test: see `tests/pg.py`).
 
 In-process tests talk to the server through the SDK's ``Client(server)``; process tests spawn
 real ``teamroom serve`` subprocesses (see `tests/procs.py`), or use the session's shared ones
@@ -7,7 +8,8 @@ real ``teamroom serve`` subprocesses (see `tests/procs.py`), or use the session'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import itertools
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from mcp import Client
 from teamroom.config import Settings
 from teamroom.server import build_server
 from teamroom.store import ManualClock
+from tests import pg
 
 if TYPE_CHECKING:
     from tests.procs import Served, Team
@@ -60,6 +63,34 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Cluster]:
+    """A PostgreSQL server for the session. Without one the test is skipped, saying why; under CI
+    (``CI`` set) it fails instead: CI must never skip the PostgreSQL tests."""
+    reason = pg.unavailable()
+    if reason is not None:
+        if pg.under_ci():
+            pytest.fail(f"CI runs the PostgreSQL tests, but: {reason}")
+        pytest.skip(reason)
+    cluster = pg.Cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+_schemas = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: pg.Cluster) -> Iterator[str]:
+    """The URL of a fresh, empty store on the session's PostgreSQL (a schema of its own, dropped after)."""
+    schema = f"test_{next(_schemas)}"
+    with pg.admin(pg_cluster) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield pg.with_schema(pg_cluster.url, schema)
+    with pg.admin(pg_cluster) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class ToolFailed(Exception):

@@ -8,7 +8,7 @@ import pytest
 
 from teamroom.config import Settings
 from teamroom.errors import Invalid
-from teamroom.store import ManualClock, SQLiteStore, open_store, parse_target
+from teamroom.store import ManualClock, PostgresStore, SQLiteStore, open_direct, open_store, parse_target
 from teamroom.tools import agents as agent_tools
 
 
@@ -55,3 +55,13 @@ async def test_open_store_builds_a_store_that_opens_as_a_context_manager(tmp_pat
         await agent_tools.register(store, "lead", role="lead")
     async with open_store(tmp_path / "s.db") as again:
         assert [a.name for a in (await agent_tools.agents(again, None, include_offline=True)).agents] == ["lead"]
+
+
+@pytest.mark.parametrize("url", ["postgresql://lead@db.internal:5432/team", "postgres://db/team?sslmode=require"])
+def test_a_postgresql_url_names_a_postgres_store_and_settings_keep_it_as_given(tmp_path, url):
+    assert parse_target(url) == ("postgresql", url)
+    assert Settings.resolve(url, cwd=tmp_path).db_path == url
+    from_env = Settings.resolve(environ={"TEAMROOM_DB": url, "HOME": str(tmp_path)}, cwd=tmp_path)
+    assert (from_env.db_path, from_env.db_origin) == (url, "env")
+    assert isinstance(open_store(url), PostgresStore)
+    assert open_direct(url) is None  # the hooks have no PostgreSQL form yet: they say nothing

@@ -35,7 +35,7 @@ class Settings(NamedTuple):
     do not import dataclasses (and inspect and ast behind it).
     """
 
-    db_path: Path
+    db_path: Path | str  # a SQLite file, or (str) a PostgreSQL URL, kept as given
     durability: Durability = "normal"
     default_agent: str | None = None
     db_origin: str = "flag"  # which rule chose db_path: flag, env, git, user
@@ -65,13 +65,18 @@ class Settings(NamedTuple):
         )
 
 
-def _store_path(db: str | os.PathLike[str] | None, cwd: Path, env: os.Mapping[str, str]) -> tuple[Path, str]:
+def _store_path(
+    db: str | os.PathLike[str] | None, cwd: Path, env: os.Mapping[str, str]
+) -> tuple[Path | str, str]:
+    """Where the store is and which rule chose it: a Path to a SQLite file, or a PostgreSQL URL as given."""
     from teamroom.store import parse_target  # stdlib only, as the hooks need
 
-    if db:
-        return (cwd / parse_target(db)[1].expanduser()).resolve(), "flag"
-    if env.get(ENV_DB):
-        return (cwd / parse_target(env[ENV_DB])[1].expanduser()).resolve(), "env"
+    for given, origin in ((db, "flag"), (env.get(ENV_DB), "env")):
+        if given:
+            backend, where = parse_target(given)
+            if backend == "postgresql":
+                return where, origin
+            return (cwd / Path(where).expanduser()).resolve(), origin
     common = git_common_dir(cwd)
     if common is not None:
         return common / STORE_FILE, "git"

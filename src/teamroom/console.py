@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -68,7 +69,7 @@ def plain(value: Any) -> Any:
 @asynccontextmanager
 async def store_for(settings: Settings, *, create: bool = False) -> AsyncIterator[Store]:
     """The agents' store; reading commands refuse to create one where none is (a wrong --db, most likely)."""
-    if not create and not settings.db_path.is_file():
+    if not create and isinstance(settings.db_path, Path) and not settings.db_path.is_file():
         raise StoreUnavailable(
             f"no store at {settings.db_path} (chosen by {settings.db_origin}); no agent has used teamroom here yet,"
             " or pass --db (or TEAMROOM_DB) the store the agents use"
