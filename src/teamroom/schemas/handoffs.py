@@ -37,4 +37,4 @@ class HandoffResult(Model):
 class ResumeResult(Model):
     handoff: HandoffRecord
     resumed_before: bool = Field(False, description="true when you had taken it before (a crash): nothing changed")
-    locks: list[LockEntry] = Field([], description="the locks transferred with it that you now hold, with new greater tokens")
+    locks: list[LockEntry] = Field([], description="the locks transferred with it, now yours, with new greater tokens")
