@@ -28,7 +28,7 @@ class Tx:
     ast behind it) would cost them ~7 ms on every prompt.
     """
 
-    __slots__ = ("conn", "now", "queries", "seen", "swept", "touched")
+    __slots__ = ("acting_for", "by", "conn", "now", "queries", "seen", "swept", "touched")
 
     def __init__(
         self,
@@ -42,6 +42,8 @@ class Tx:
         self.seen = {} if seen is None else seen  # the store's cache: agent -> last_seen written
         self.touched: list[str] = []  # agents whose last_seen this transaction wrote
         self.swept = False  # whether housekeeping ran in this transaction
+        self.acting_for: str | None = None  # see `act_for`
+        self.by: str | None = None
         self.queries = sqlite_queries() if queries is None else queries
 
     def _sql(self, query: str) -> str:
@@ -71,13 +73,21 @@ class Tx:
         """A list as one parameter: SQLite's queries read it with ``json_each(?)``."""
         return dumps(list(values))
 
+    def act_for(self, agent: str, by: str) -> None:
+        """From now on in this transaction, ``by`` (a human at the CLI) acts for ``agent``: ``agent`` is not
+        marked as seen (a human typing says nothing of whether the agent is alive), and every audit event
+        of ``agent`` names ``by``, so the log tells what a human sent as ``builder-1`` from what it sent."""
+        self.acting_for, self.by = agent, by
+
     def event(self, agent: str | None, kind: str, subject: str | None = None, /, **data: Any) -> None:
         """Append one state change to the audit log, in the same transaction as the change."""
+        if self.by is not None and agent == self.acting_for:
+            data["by"] = self.by
         self.run("events.append", (self.now, agent, kind, subject, dumps(data) if data else None))
 
     def touch(self, agent: str) -> None:
         """Record that ``agent`` called a tool now; a name that calls any tool is known from then on."""
-        if self.seen.get(agent, -TOUCH_EVERY_MS) > self.now - TOUCH_EVERY_MS:
+        if agent == self.acting_for or self.seen.get(agent, -TOUCH_EVERY_MS) > self.now - TOUCH_EVERY_MS:
             return
         self.touched.append(agent)
         if self.run("agents.seen_first", (agent, self.now)):

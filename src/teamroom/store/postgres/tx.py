@@ -49,8 +49,8 @@ class Query:
 
 
 def _as_list(value: Any) -> Any:
-    # A JSON text where an array is read: `Tx.array`'s SQLite form, from a Tx that is not a PgTx
-    # (rules/cli.py's OnBehalfTx copies a transaction into a plain Tx). Decoded, it is the same list.
+    # A JSON text where an array is read: `Tx.array`'s SQLite form, from a Tx that is not a PgTx (no
+    # rule makes one since `Tx.act_for` replaced a copying wrapper; kept as a guard). Decoded, the same list.
     return json.loads(value) if isinstance(value, str) else value
 
 
