@@ -182,6 +182,8 @@ def glob_and_a_path_it_matches(draw: st.DrawFn) -> tuple[str, str]:
 @example(("?b:*.txt", "./ab:c.txt"), [])
 @example(("./ab:*", "./ab:c"), [])  # and the glob './ab:*'
 @example(("x/*[ ]", "x/a[ ]"), [])  # a final space, written '[ ]'
+@example(("./ /**", "./[ ]"), [])  # a file named ' ', written '[ ]', under the glob of the directory ' '
+@example(("a/b /**", "a/b /."), [])  # the same, deeper: 'a/b[ ]' under 'a/b /**'
 def test_the_narrowing_never_hides_a_path_a_glob_matches(pair: tuple[str, str], others: list[str]) -> None:
     """Both ways round, among other locks: a glob claim finds the path lock, a path claim the glob lock."""
     glob, path = pair

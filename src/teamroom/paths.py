@@ -64,7 +64,9 @@ class Resource:
 
     text: str  # the normal form: what is stored and shown; the identity of a resource
     kind: Kind = field(compare=False)
-    prefix: str = field(compare=False)  # leading segments without wildcards ("" if none); a path's or name's text
+    # leading segments without wildcards ("" if none): the index key; a name's text, a path's text
+    # with a final space unescaped (so that it meets the prefix of a glob over it)
+    prefix: str = field(compare=False)
     segments: tuple[Segment, ...] = field(default=(), compare=False)  # for paths and globs
     plain: str = field(
         default="", compare=False
@@ -191,7 +193,8 @@ def _parse_path(text: str, raw: str) -> Resource:
         raise Invalid(f"resource {raw!r} is the repository root itself; to lock everything, claim '**'")
     if text.endswith("/") and segments[-1] != GLOBSTAR:
         segments.append(GLOBSTAR)  # "dir/" means the directory and everything in it
-    rendered = _reads_back([_render(s) for s in segments])
+    plain_rendered = [_render(s) for s in segments]
+    rendered = _reads_back(list(plain_rendered))
     text = "/".join(rendered)
     if len(text) > MAX_CHARS:
         raise Invalid(
@@ -202,7 +205,10 @@ def _parse_path(text: str, raw: str) -> Resource:
     literal_count = next((i for i, literal in enumerate(literals) if literal is None), len(segments))
     if literal_count == len(segments):
         plain = "/".join(literals)  # type: ignore[arg-type]
-        return Resource(text, "path", text, tuple(segments), plain=plain, suffix=literals[-1])  # type: ignore[arg-type]
+        # Its prefix (the index key) is written as a glob's literal prefix is, without the escape of a
+        # final space, so that a path and a glob over it meet in the same key (' ' and './ /**').
+        key = "/".join(_leading(plain_rendered))
+        return Resource(text, "path", key, tuple(segments), plain=plain, suffix=literals[-1])  # type: ignore[arg-type]
     return Resource(
         text=text,
         kind="glob",
@@ -224,6 +230,11 @@ def _reads_back(rendered: list[str]) -> list[str]:
     last = rendered[-1]
     if last[-1].isspace():
         rendered[-1] = f"{last[:-1]}[{last[-1]}]"
+    return _leading(rendered)
+
+
+def _leading(rendered: list[str]) -> list[str]:
+    """The rendered segments with a ``./`` before a first segment that would read as a name, drive or home."""
     first = rendered[0]
     if _NAME.match(first) or _DRIVE.match(first) or first.startswith("~") or first[0].isspace():
         rendered[0] = "./" + first

@@ -198,9 +198,9 @@ def _searches(tx: Tx, wanted: list[Resource]) -> Iterator[tuple[str, tuple[Any, 
     above: dict[tuple[str, str], list[int]] = {}
     for index, res in enumerate(wanted):
         if res.kind in ("name", "path"):
-            yield "locks.at", (res.kind, res.text, ""), _only(index, 0)
+            yield "locks.at", (res.kind, res.prefix, ""), _only(index, 0)  # a path's key: see paths.parse
         if res.kind == "path":
-            for ancestor in paths.ancestors(res.text):
+            for ancestor in paths.ancestors(res.prefix):
                 for end in paths.suffixes(res.suffix):
                     above.setdefault((ancestor, end), []).append(index)
         if res.kind != "glob":
@@ -369,9 +369,13 @@ def _odd(tx: Tx, res: Resource) -> list[tuple[str, tuple[Any, ...], Targets]]:
         counted = "[" not in row["resource"] and row["resource"].startswith(under)
         return [] if counted else [(0, 2)]
 
+    def escaped(row: Any) -> list[tuple[int, int]]:  # the path P written otherwise ('a/b[ ]' for 'a/b '): missed
+        return [] if row["resource"] == res.prefix else [(0, 0)]
+
     low, high = paths.under_range(res.prefix)
     ancestors = tx.array(paths.ancestors(res.prefix))
     return [
+        ("locks.at", ("path", res.prefix, ""), escaped),
         ("locks.globs_above", (ancestors, tx.array([]), "", None, 0), above),
         ("locks.globs_under", (low, high, tx.array([""]), "", 1, 0, None), _only(0, 3)),
     ]
