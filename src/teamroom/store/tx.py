@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
@@ -18,6 +19,7 @@ from typing import Any
 
 from teamroom.errors import NotFound
 
+FETCH_BATCH = 8  # rows fetched between two switch points (see `Tx.all`)
 TOUCH_EVERY_MS = 1_000  # last_seen feeds liveness (minutes), so one write a second per agent is plenty
 
 
@@ -57,8 +59,21 @@ class Tx:
         return self.conn.execute(self._sql(query), params).fetchone()
 
     def all(self, query: str, params: Any = ()) -> list[Any]:
-        """Every row of the named query."""
-        return self.conn.execute(self._sql(query), params).fetchall()
+        """Every row of the named query.
+
+        Fetched in batches, letting go of the GIL between them: a transaction runs on the store's own
+        thread, and a long fetch (500 board entries of 60 KiB) would otherwise keep the event loop
+        waiting for the GIL for milliseconds at a time.
+        """
+        cursor = self.conn.execute(self._sql(query), params)
+        rows = cursor.fetchmany(FETCH_BATCH)
+        while len(rows) % FETCH_BATCH == 0 and rows:
+            time.sleep(0)  # a switch point: the loop's thread takes the GIL if it waits for it
+            batch = cursor.fetchmany(FETCH_BATCH)
+            if not batch:
+                break
+            rows.extend(batch)
+        return rows
 
     def run(self, query: str, params: Any = ()) -> int:
         """Run the named statement; the number of rows it changed."""
