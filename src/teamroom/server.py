@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -191,7 +192,14 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
         log.info("teamroom %s serving store %s (%s)", __version__, settings.db_path, settings.db_origin)
         current.append(App(the_store, settings))
         try:
-            yield current[-1]
+            async with anyio.create_task_group() as housekeeping:
+                if settings.gc_minutes > 0:  # retention (SPEC.md §9), off the calls' path
+                    every_s = settings.gc_minutes * 60
+                    housekeeping.start_soon(the_store.gc_now_and_then, settings.retention_days, every_s)
+                try:
+                    yield current[-1]
+                finally:
+                    housekeeping.cancel_scope.cancel()
         finally:
             current.remove(current[-1])
             await the_store.close()
