@@ -18,6 +18,7 @@ from teamroom.console import LIVENESS_STYLE, STATE_STYLE, Out, _styled, store_fo
 from teamroom.errors import Invalid
 from teamroom.human import HUMAN
 from teamroom.names import check_names
+from teamroom.store.base import GC_CLI_PAUSE_RATIO
 from teamroom.text import clip
 
 MB = 1_000_000
@@ -26,7 +27,7 @@ MB = 1_000_000
 async def gc(settings: Settings, out: Out, dry_run: bool) -> int:
     """Retention now: what finished over TEAMROOM_RETENTION_DAYS ago goes, old events by way of the archive."""
     async with store_for(settings) as store:
-        result = await store.gc(settings.retention_days, by=HUMAN, dry_run=dry_run)
+        result = await store.gc(settings.retention_days, by=HUMAN, dry_run=dry_run, pause_ratio=GC_CLI_PAUSE_RATIO)
     if out.json:
         out.data(result)
         return 0

@@ -40,7 +40,8 @@ import abc
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -83,13 +84,17 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_MS = 1_000
-# Retention pages: each is one short transaction; between two, gc pauses at least GC_PAUSE_S and at
-# least GC_PAUSE_RATIO times as long as the page took, so the agents' calls get the store in between.
-GC_MESSAGES_PAGE = 200
-GC_EVENTS_PAGE = 1_000
+# Retention pages: each is one short transaction (~0.5-1 ms here); after each, gc pauses at least
+# GC_PAUSE_S and at least GC_PAUSE_RATIO times as long as the page took, so that the agents' calls
+# (which share the server's event loop and the store's write lock with it) wait little and rarely.
+GC_MESSAGES_PAGE = 100
+GC_EVENTS_PAGE = 250
 GC_PAUSE_S = 0.002
-GC_PAUSE_RATIO = 2.0
-GC_FIRST_WITHIN_S = 600  # a server's first gc, at a random moment of its first ten minutes
+GC_PAUSE_RATIO = 20.0  # a server's own gc: its calls go first (bench/bench_gc.py)
+GC_CLI_PAUSE_RATIO = 3.0  # teamroom gc, in a process of its own: the servers' calls wait at most a page
+GC_FLUSH_EVERY = 8  # write pages between two `_gc_flush` calls
+GC_SYNC_EVERY = 8  # pages of events written to the archive between two syncs (each then deleted)
+GC_FIRST_WITHIN_S = 600  # a server's first gc: at a random moment between 5 and 10 minutes after it starts
 
 
 class Clock(Protocol):
@@ -385,24 +390,31 @@ class Store(abc.ABC):
 
     # --- operations (SPEC.md §9) ---------------------------------------------------------------
 
-    async def gc(self, retention_days: float, *, by: str, dry_run: bool = False) -> GcResult:
+    async def gc(
+        self, retention_days: float, *, by: str, dry_run: bool = False, pause_ratio: float = GC_PAUSE_RATIO
+    ) -> GcResult:
         """Delete what finished more than ``retention_days`` ago: finished deliveries (acked, dead, expired),
         then the messages left with none; audit events are appended to the archive first, then deleted.
 
         Board entries, handoffs (and the message each names) stay. Page by page, each page its own
-        transaction with a pause after it, so the agents' calls wait at most one page. ``dry_run``
-        counts and changes nothing. ``by`` is who ran it (recorded in a ``gc`` event when anything went).
+        transaction with a pause after it ``pause_ratio`` times as long, so the agents' calls wait at
+        most one page, and rarely. ``dry_run`` counts and changes nothing. ``by`` is who ran it
+        (recorded in a ``gc`` event when anything went).
         """
         started, retention_ms = time.monotonic(), ops.days_ms(retention_days)
         run = self._read if dry_run else self._write
         deliveries = gone = after = 0
         more = True
+        pages = 0
         while more:
-            page = await self._paced(run, ops.trim_messages, retention_ms, after, GC_MESSAGES_PAGE, dry_run)
+            async with self._page(pause_ratio):
+                page = await run(ops.trim_messages, retention_ms, after, GC_MESSAGES_PAGE, dry_run)
             deliveries, gone = deliveries + page.deliveries, gone + page.messages
-            after, more = page.last_id, page.more
+            after, more, pages = page.last_id, page.more, pages + 1
+            if not dry_run and (pages % GC_FLUSH_EVERY == 0 or not more):
+                await self._gc_flush()
         directory = self.archive_dir()
-        trimmed = 0 if directory is None else await self._archive_events(directory, retention_ms, dry_run)
+        trimmed = 0 if directory is None else await self._archive_events(directory, retention_ms, dry_run, pause_ratio)
         summary = {"deliveries": deliveries, "messages": gone, "events": trimmed}
         if not dry_run and any(summary.values()):
             await self._write(ops.record_gc, by, {**summary, "retention_days": retention_days})
@@ -411,14 +423,14 @@ class Store(abc.ABC):
             **summary, archive=None if directory is None else str(directory), seconds=time.monotonic() - started,
         )  # fmt: skip
 
-    async def _paced(self, run: Callable[..., Any], fn: Callable[..., T], *args: Any) -> T:
-        """One page of gc, then a pause in proportion to it."""
+    @asynccontextmanager
+    async def _page(self, ratio: float) -> AsyncIterator[None]:
+        """One page of gc, then a pause ``ratio`` times as long (at least GC_PAUSE_S)."""
         began = time.monotonic()
-        result = await run(fn, *args)
-        await anyio.sleep(max(GC_PAUSE_S, (time.monotonic() - began) * GC_PAUSE_RATIO))
-        return result
+        yield
+        await anyio.sleep(max(GC_PAUSE_S, (time.monotonic() - began) * ratio))
 
-    async def _archive_events(self, directory: Path, retention_ms: int, dry_run: bool) -> int:
+    async def _archive_events(self, directory: Path, retention_ms: int, dry_run: bool, ratio: float) -> int:
         """Copy old events to the archive and then delete them, a page at a time; how many went (or would)."""
         rows, more = await self._read(ops.old_events, retention_ms, 0, GC_EVENTS_PAGE, not dry_run)
         if not rows:
@@ -426,32 +438,48 @@ class Store(abc.ABC):
         if dry_run:
             count = len(rows)
             while more:
-                rows, more = await self._paced(
-                    self._read, ops.old_events, retention_ms, rows[-1]["id"], GC_EVENTS_PAGE, False
-                )
+                async with self._page(ratio):
+                    rows, more = await self._read(ops.old_events, retention_ms, rows[-1]["id"], GC_EVENTS_PAGE, False)
                 count += len(rows)
             return count
-        with archive.exclusive(directory) as ours:
+        with archive.exclusive(directory) as ours, archive.Writer(directory) as writer:
             if not ours:
                 log.info("gc: another process is archiving events of %s; leaving them to it", directory)
                 return 0
-            count, after, more = 0, 0, True  # read again: the first page was read before the lock was ours
+            count, after, more, written = 0, 0, True, []  # read again: the first page came before the lock
             while more:
-                rows, more = await self._read(ops.old_events, retention_ms, after, GC_EVENTS_PAGE, True)
-                if not rows:
-                    break
-                await anyio.to_thread.run_sync(archive.append, directory, ops.archive_lines(rows))
-                count += await self._paced(self._write, ops.trim_events, [row["id"] for row in rows])
-                after = rows[-1]["id"]
+                async with self._page(ratio):
+                    rows, more = await self._read(ops.old_events, retention_ms, after, GC_EVENTS_PAGE, True)
+                    lines = ops.archive_lines(rows)
+                if rows:
+                    # Not paced: writing holds neither the event loop nor the store.
+                    await anyio.to_thread.run_sync(writer.write, lines)
+                    written.append([row["id"] for row in rows])
+                    after = rows[-1]["id"]
+                more = more and bool(rows)
+                if written and (len(written) >= GC_SYNC_EVERY or not more):
+                    count += await self._trim_archived(writer, written, ratio)
+                    written = []
+        return count
+
+    async def _trim_archived(self, writer: archive.Writer, pages: list[list[int]], ratio: float) -> int:
+        """Copy, then delete: the archive is synced to disk before any of these events is deleted."""
+        await anyio.to_thread.run_sync(writer.sync)
+        count = 0
+        for ids in pages:
+            async with self._page(ratio):
+                count += await self._write(ops.trim_events, ids)
+        await self._gc_flush()
         return count
 
     async def gc_now_and_then(self, retention_days: float, every_s: float) -> None:
         """Run `gc` about every ``every_s`` seconds for as long as the caller (a server's lifespan) lets it.
 
-        The first run comes at a random moment of the first interval (or of GC_FIRST_WITHIN_S), so
-        servers started together do not all run it at once; a run that finds nothing writes nothing.
+        The first run comes at a random moment of the second half of the first interval (at most
+        GC_FIRST_WITHIN_S), so servers started together do not all run it at once and a short-lived
+        server runs none; a run that finds nothing writes nothing.
         """
-        await anyio.sleep(random.uniform(0, min(every_s, GC_FIRST_WITHIN_S)))
+        await anyio.sleep(random.uniform(0.5, 1.0) * min(every_s, GC_FIRST_WITHIN_S))
         while True:
             try:
                 result = await self.gc(retention_days, by=SYSTEM_AGENT)
@@ -484,6 +512,10 @@ class Store(abc.ABC):
         return await self._write(ops.forget, by, agent, force)
 
     # What a backend may supply for operations; these defaults say it has none.
+
+    async def _gc_flush(self) -> None:  # noqa: B027 - a hook: most backends have nothing to do here
+        """After some pages of gc's deletes: fold them into the store, off the event loop, so that the
+        agents' own commits do not have to (SQLite: a checkpoint of the write-ahead log)."""
 
     def archive_dir(self) -> Path | None:
         """Where gc appends the audit events it trims; None: this backend keeps every event."""

@@ -11,7 +11,7 @@ each audit event they write names the one who did it (``by``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 from typing import Any, NamedTuple
 
 from teamroom import paths
@@ -29,7 +29,7 @@ from teamroom.schemas.ops import (
     StatsResult,
 )
 from teamroom.store.rules import agents, locks, messages
-from teamroom.store.tx import Tx, dumps, iso
+from teamroom.store.tx import Tx, iso
 
 DAY_MS = 86_400_000
 
@@ -90,16 +90,27 @@ def trim_events(tx: Tx, ids: list[int]) -> int:
 
 
 def archive_lines(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Events as archive lines, by the month file they go to: the JSON of ``teamroom log --json``."""
+    """Events as archive lines, by the month file they go to: the JSON of ``teamroom log --json``.
+
+    Written out by hand (~1 us an event rather than ~7 through a dict, a datetime and json.dumps each):
+    gc archives every event the store ever records. The stored data is JSON already and goes in as it is.
+    """
     lines: dict[str, list[str]] = {}
+    seconds: dict[int, str] = {}  # an event's second, as ISO text: the events of a page share few
     for row in rows:
-        at = datetime.fromtimestamp(row["at"] / 1000, UTC)
-        fields = {"id": row["id"], "at": iso(row["at"]), "agent": row["agent"], "kind": row["kind"]}
-        head = dumps({**fields, "subject": row["subject"]})
-        # The stored data is JSON already: spliced in as it is rather than parsed and dumped again.
-        line = f'{head[:-1]},"data":{row["data"] or "null"}}}'
-        lines.setdefault(f"events-{at:%Y-%m}.jsonl", []).append(line)
+        at = row["at"]
+        second = seconds.get(at // 1000)
+        if second is None:
+            second = seconds[at // 1000] = iso(at - at % 1000)[:19]
+        line = (
+            f'{{"id":{row["id"]},"at":"{second}.{at % 1000:03d}Z","agent":{_text(row["agent"])},'
+            f'"kind":{_text(row["kind"])},"subject":{_text(row["subject"])},"data":{row["data"] or "null"}}}'
+        )
+        lines.setdefault(f"events-{second[:7]}.jsonl", []).append(line)
     return lines
+
+
+_text = json.JSONEncoder(ensure_ascii=False).encode  # a str (or None) as JSON
 
 
 def record_gc(tx: Tx, by: str, summary: dict[str, Any]) -> None:

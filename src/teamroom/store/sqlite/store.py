@@ -278,6 +278,19 @@ class SQLiteStore(Store):
         """``<store>.archive/`` beside the store file."""
         return self.path.with_name(f"{self.path.name}.archive")
 
+    async def _gc_flush(self) -> None:
+        await anyio.to_thread.run_sync(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the store file on a connection of its own, in a worker thread (PASSIVE: it waits
+        for nobody and nobody waits for it). Left to themselves, gc's deletes fill the WAL and some
+        agent's commit, on the event loop, pays for the checkpoint SQLite then runs."""
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
     async def store_size(self) -> StoreSize:
         return await anyio.to_thread.run_sync(self._size)
 
