@@ -69,11 +69,11 @@ def diagnose(
     sources: list[tuple[Path, str, Callable[[Report, Path, Any], list[tuple[str, Any]]]]] = [
         (project / ".mcp.json", "json", _mcp_json),
         (home / ".claude.json", "json", lambda r, p, data: _claude_json(r, p, data, project)),
-        (project / ".claude" / "settings.json", "json", lambda r, p, data: _hooks(r, p, data, "claude")),
-        (project / ".claude" / "settings.local.json", "json", lambda r, p, data: _hooks(r, p, data, "claude")),
+        (project / ".claude" / "settings.json", "json", lambda r, p, data: _hooks(r, p, data, "claude", env)),
+        (project / ".claude" / "settings.local.json", "json", lambda r, p, data: _hooks(r, p, data, "claude", env)),
         (project / ".codex" / "config.toml", "toml", _codex_toml),
         (codex_home / "config.toml", "toml", _codex_toml),
-        (project / ".codex" / "hooks.json", "json", lambda r, p, data: _hooks(r, p, data, "codex")),
+        (project / ".codex" / "hooks.json", "json", lambda r, p, data: _hooks(r, p, data, "codex", env)),
     ]
     servers = 0
     for path, kind, read in sources:
@@ -181,7 +181,7 @@ def _codex_toml(report: Report, path: Path, data: Any) -> list[tuple[str, Any]]:
     return [(f"{path} [mcp_servers.teamroom]", entry)]
 
 
-def _hooks(report: Report, path: Path, data: Any, client: str) -> list[tuple[str, Any]]:
+def _hooks(report: Report, path: Path, data: Any, client: str, env: Mapping[str, str]) -> list[tuple[str, Any]]:
     """Hooks are not servers: each teamroom hook's command is checked here, and no entry is returned."""
     hooks = _entry(data, "hooks")
     if "teamroom" in (_entry(data, "disabledMcpjsonServers") or []):
@@ -198,7 +198,7 @@ def _hooks(report: Report, path: Path, data: Any, client: str) -> list[tuple[str
     )  # fmt: skip
     for command in commands:
         words = _split(command)
-        resolved = _resolve(words[0]) if words else None
+        resolved = _resolve(words[0], env) if words else None
         if resolved is None:
             report.add("problem", f"{path} hooks", f"{command!r}: {words[0] if words else 'it'} is not on PATH")
         else:
@@ -219,7 +219,7 @@ def _check_server(report: Report, where: str, entry: Any, project: Path, store: 
         return
     args = [str(a) for a in entry["args"]] if isinstance(entry.get("args"), list) else []
     words = [command, *args]
-    resolved = _resolve(command)
+    resolved = _resolve(command, env)
     line = shlex.join(words)
     if resolved is None:
         spaced = " (the command is one program: put its arguments in args)" if " " in command.strip() else ""
@@ -248,9 +248,9 @@ def _split(command: str) -> list[str]:
         return command.split()
 
 
-def _resolve(command: str) -> str | None:
+def _resolve(command: str, env: Mapping[str, str]) -> str | None:
     """Where ``command`` runs from, with ``${VAR}`` expanded as the clients expand it; None if nowhere."""
-    return shutil.which(os.path.expandvars(command))
+    return shutil.which(os.path.expandvars(command), path=env.get("PATH"))
 
 
 def _suggestion(env: Mapping[str, str]) -> str:
