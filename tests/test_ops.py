@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -242,25 +243,30 @@ def _levels(report) -> dict[str, list[str]]:
     return found
 
 
-def test_doctor_on_a_project_init_set_up_finds_the_store_healthy_and_every_command_resolving(tmp_path, db_path):
+def test_doctor_on_a_project_init_set_up_finds_the_store_healthy_and_every_command_resolving(tmp_path):
     project, home = tmp_path / "project", tmp_path / "home"
     project.mkdir()
     home.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
     init("claude", project, [TEAMROOM])
     init("codex", project, [TEAMROOM])
-    anyio.run(_open_and_register, db_path)
+    settings = Settings.resolve(None, cwd=project, environ={})
+    anyio.run(_open_and_register, settings.db_path)
 
-    report = diagnose(_settings(db_path, "git"), project, home=home, env={"PATH": str(Path(TEAMROOM).parent)})
+    report = diagnose(settings, project, home=home, env={"PATH": str(Path(TEAMROOM).parent)})
 
     levels = _levels(report)
     assert report.ok, levels.get("problem")
     assert any("chosen by the git repository here" in line for line in levels["note"])
-    assert any("schema 5" in line for line in levels["ok"]) and any(
-        "integrity_check: ok" in line for line in levels["ok"]
-    )
+    assert any("schema 5" in line for line in levels["ok"])
+    assert any("integrity_check: ok" in line for line in levels["ok"])
     assert any(".mcp.json mcpServers.teamroom" in line and "serve" in line for line in levels["ok"])
     assert any("config.toml [mcp_servers.teamroom]" in line for line in levels["ok"])
     assert any("settings.json hooks" in line for line in levels["ok"])
+    elsewhere = diagnose(_settings(tmp_path / "other.db"), project, home=home, env={})
+    assert any("its agents use the store" in line for line in _levels(elsewhere)["problem"]), (
+        "doctor run against another store than the project's agents use says so"
+    )
 
 
 async def _open_and_register(db: Path) -> None:

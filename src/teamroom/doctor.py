@@ -259,21 +259,24 @@ def _suggestion(env: Mapping[str, str]) -> str:
 
 
 def _store_of(words: list[str], entry: dict[str, Any], project: Path, env: Mapping[str, str]) -> Path | None:
-    """The store an entry's server would use when the entry says (``--db``, or ``TEAMROOM_DB`` in its env)."""
+    """The store an entry's server would use: its ``--db``, else ``TEAMROOM_DB`` in its env or in the
+    environment it inherits, else the one the project's directory leads to (its git repository's)."""
     given = None
     for i, word in enumerate(words):
         if word == "--db" and i + 1 < len(words):
             given = words[i + 1]
         elif word.startswith("--db="):
             given = word.removeprefix("--db=")
-    entry_env = entry.get("env") if isinstance(entry.get("env"), dict) else {}
-    given = given or entry_env.get(ENV_DB)
-    if not given or "://" in str(given) and not str(given).startswith("sqlite:"):
-        return None
+    entry_env = {k: str(v) for k, v in entry["env"].items()} if isinstance(entry.get("env"), dict) else {}
+    inherited = {**env, **entry_env}
+    given = given or inherited.get(ENV_DB)
+    if given and "://" in given and not given.startswith("sqlite:"):
+        return None  # a database server: doctor does not look there
     try:
-        return Settings.resolve(os.path.expandvars(str(given)), cwd=project, environ={}).db_path  # type: ignore[return-value]
+        found = Settings.resolve(os.path.expandvars(given) if given else None, cwd=project, environ=inherited)
     except TeamroomError:  # a store the server would refuse: it says so itself when the client starts it
         return None
+    return found.db_path if isinstance(found.db_path, Path) else None
 
 
 # --- output -------------------------------------------------------------------------------------
