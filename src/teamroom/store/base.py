@@ -139,6 +139,7 @@ class Store(abc.ABC):
     """Everything the tools need from storage; a backend fills the abstract methods."""
 
     clock: Clock
+    operations = True  # whether the operator's verbs (gc, stats, dead, redrive, ...) run on this backend
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
@@ -444,6 +445,7 @@ class Store(abc.ABC):
         most one page, and rarely. ``dry_run`` counts and changes nothing. ``by`` is who ran it
         (recorded in a ``gc`` event when anything went).
         """
+        self._operations('gc')
         started, retention_ms = time.monotonic(), ops.days_ms(retention_days)
         run = self._read if dry_run else self._write
         deliveries = gone = after = 0
@@ -522,6 +524,8 @@ class Store(abc.ABC):
         GC_FIRST_WITHIN_S), so servers started together do not all run it at once and a short-lived
         server runs none; a run that finds nothing writes nothing.
         """
+        if not self.operations:
+            return
         await anyio.sleep(random.uniform(0.5, 1.0) * min(every_s, GC_FIRST_WITHIN_S))
         while True:
             try:
@@ -534,25 +538,37 @@ class Store(abc.ABC):
 
     async def stats(self) -> StatsResult:
         """Queues per agent, locks, deliveries by state, the audit log's span, and the store's size."""
+        self._operations('stats')
         result = await self._read(ops.stats)
         result.store = await self.store_size()
         return result
 
     async def dead_letters(self, agent: str | None, limit: int) -> DeadResult:
         """Dead deliveries (of ``agent``, else everyone's), oldest first. Reads only."""
+        self._operations('dead')
         return await self._read(ops.dead_letters, agent, limit)
 
     async def redrive(self, by: str, message_id: str | None, agent: str | None) -> RedriveResult:
         """Dead deliveries (of ``message_id``, else all; to ``agent``, else anyone) queued again, attempts from 0."""
+        self._operations('redrive')
         return await self._write(ops.redrive, by, message_id, agent)
 
     async def force_release(self, by: str, resource: str, holder: str | None) -> ForceReleaseResult:
         """Release the locks on exactly ``resource`` (of ``holder``, else anyone's) without their holder."""
+        self._operations('locks release --force')
         return await self._write(ops.force_release, by, resource, holder)
 
     async def forget_agent(self, by: str, agent: str, force: bool) -> ForgetResult:
         """Take ``agent`` out of the known agents; with ``force`` even while live, with messages or locks."""
+        self._operations('agents forget')
         return await self._write(ops.forget, by, agent, force)
+
+    def _operations(self, verb: str) -> None:
+        if not self.operations:
+            raise Invalid(
+                f"teamroom {verb} does not run on a {type(self).__name__} yet; on PostgreSQL use the"
+                " database's own tools (psql, pg_dump) meanwhile"
+            )
 
     # What a backend may supply for operations; these defaults say it has none.
 
