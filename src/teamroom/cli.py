@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from teamroom import __version__
-from teamroom.config import ENV_AGENT, ENV_DB, ENV_DURABILITY, Settings
+from teamroom.config import ENV_AGENT, ENV_DB, ENV_DURABILITY, ENV_GC_MINUTES, ENV_RETENTION_DAYS, Settings
 from teamroom.errors import TeamroomError
 from teamroom.hooks import CLIENTS
 from teamroom.hooks import EVENTS as HOOK_EVENTS
@@ -21,9 +21,13 @@ from teamroom.hooks import EVENTS as HOOK_EVENTS
 if TYPE_CHECKING:
     import argparse
 
+    from teamroom.console import Out
+
 # schemas.common.PRIORITIES, spelt out: importing the schemas (pydantic) before parsing costs every command ~0.15 s
 PRIORITIES = ("low", "normal", "high", "urgent")
 SERVE_HINT = "teamroom serve speaks MCP on stdio; an MCP client starts it. Ctrl-C to stop"
+# Verbs of a command that also reads (``locks [RESOURCE]``, ``agents``): parsed as commands of their own.
+SUBVERBS = {("locks", "release"), ("agents", "forget")}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,8 +62,21 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--all", action="store_true", help="include agents not seen for 15 minutes")
     status.add_argument("--board", type=int, default=10, metavar="N", help="board entries to show (default 10)")
     status.add_argument("--scope", help="the board scope to show (default main)")
-    agents = sub.add_parser("agents", parents=[human], help="who is here: liveness, status, task, unread, locks")
+    agents = sub.add_parser(
+        "agents", parents=[human], help="who is here: liveness, status, task, unread, locks; `agents forget NAME`",
+        epilog="teamroom agents forget NAME [--force] takes an agent out of @all and @ROLE (its history stays).",
+    )  # fmt: skip
     agents.add_argument("--all", action="store_true", help="include agents not seen for 15 minutes")
+    forget = sub.add_parser(
+        "agents forget", parents=[human], usage="teamroom agents forget NAME [--force]",
+        description="Take NAME out of the known agents, so out of @all and @ROLE; its messages, events and board"
+        " entries stay. If it calls teamroom again it is known again.",
+    )  # fmt: skip
+    forget.add_argument("agent", metavar="NAME")
+    forget.add_argument(
+        "--force", action="store_true",
+        help="even while it is live, has messages waiting (they become dead letters) or holds locks (released)",
+    )  # fmt: skip
 
     inbox = sub.add_parser("inbox", parents=[human], help="what waits for AGENT, without leasing anything")
     inbox.add_argument("agent", metavar="AGENT")
@@ -115,9 +132,19 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     board.add_argument("--superseded", action="store_true", help="include superseded entries")
 
-    locks = sub.add_parser("locks", parents=[human], help="the live locks (overlapping RESOURCE, when given)")
+    locks = sub.add_parser(
+        "locks", parents=[human], help="the live locks (overlapping RESOURCE); `locks release RESOURCE --force`",
+        epilog="teamroom locks release RESOURCE --force [--holder NAME] takes a lock away from its holder.",
+    )  # fmt: skip
     locks.add_argument("resource", metavar="RESOURCE", nargs="?")
     locks.add_argument("--holder")
+    release = sub.add_parser(
+        "locks release", parents=[human], usage="teamroom locks release RESOURCE --force [--holder NAME]",
+        description="Release the locks on exactly RESOURCE for their holder (logged as by human).",
+    )  # fmt: skip
+    release.add_argument("resource", metavar="RESOURCE")
+    release.add_argument("--force", action="store_true", help="yes, take it from its holder (it is not told)")
+    release.add_argument("--holder", help="only this holder's lock (a shared lock may have several)")
 
     log = sub.add_parser("log", parents=[human], help="the audit log of every state change; -f follows it")
     log.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they happen")
@@ -126,6 +153,26 @@ def _parser() -> argparse.ArgumentParser:
         "--kind", dest="kinds", action="append", metavar="KIND", help="only this kind (repeatable), e.g. send"
     )
     log.add_argument("--limit", type=int, default=50, help="how many recent events first (1-1000, default 50)")
+
+    gc = sub.add_parser(
+        "gc", parents=[human],
+        help=f"delete what finished over {ENV_RETENTION_DAYS} (14) days ago; old events go to the archive first",
+        description=f"Servers run this by themselves every {ENV_GC_MINUTES} (60) minutes (0: never).",
+    )  # fmt: skip
+    gc.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
+    sub.add_parser("stats", parents=[human], help="queues per agent (queued, leased, dead, oldest), locks, size, log")
+    dead = sub.add_parser("dead", parents=[human], help="dead letters (of AGENT): messages that ran out of attempts")
+    dead.add_argument("agent", metavar="AGENT", nargs="?")
+    dead.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    redrive = sub.add_parser("redrive", parents=[human], help="queue dead letters again, attempts from 0")
+    which = redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("message_id", metavar="ID", nargs="?", help="a message id (m42): its dead deliveries")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    redrive.add_argument("--agent", help="only those to this agent")
+    backup = sub.add_parser("backup", parents=[human], help="a consistent copy of the live store (agents may go on)")
+    backup.add_argument("path", metavar="PATH", type=Path, help="a new file, or a directory to put a dated copy in")
+    doctor = sub.add_parser("doctor", parents=[human], help="why can't my agent see teamroom? the store, the configs")
+    doctor.add_argument("--dir", type=Path, help="the project (default: the top of the current git work tree)")
 
     web = sub.add_parser("web", parents=[store], help="the live dashboard on 127.0.0.1 (see README: Dashboard)")
     web.add_argument(
@@ -194,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return hook_main(*hook)
     argv, command_line = _worker_command(argv)
+    if tuple(argv[:2]) in SUBVERBS:
+        argv = [" ".join(argv[:2]), *argv[2:]]
     args = _parser().parse_args(argv)
     if command_line is not None:
         args.command_line = command_line
@@ -322,4 +371,30 @@ def _human(args: argparse.Namespace) -> int:
             return console.run(console.locks, settings, out, args.resource, args.holder)
         case "log":
             return console.run(console.log, settings, out, args.follow, args.agent, args.kinds, args.limit)
+    return _operator(args, settings, out)
+
+
+def _operator(args: argparse.Namespace, settings: Settings, out: Out) -> int:
+    from teamroom import console, operations
+
+    match args.command:
+        case "gc":
+            return console.run(operations.gc, settings, out, args.dry_run)
+        case "stats":
+            return console.run(operations.stats, settings, out)
+        case "dead":
+            return console.run(operations.dead, settings, out, args.agent, args.limit)
+        case "redrive":
+            return console.run(operations.redrive, settings, out, args.message_id, args.agent)
+        case "backup":
+            return console.run(operations.backup, settings, out, args.path)
+        case "locks release":
+            return console.run(operations.release_lock, settings, out, args.resource, args.holder, args.force)
+        case "agents forget":
+            return console.run(operations.forget, settings, out, args.agent, args.force)
+        case "doctor":
+            from teamroom.doctor import diagnose, show
+            from teamroom.init import project_dir
+
+            return show(diagnose(settings, (args.dir or project_dir(Path.cwd())).resolve()), out)
     return 2

@@ -22,6 +22,8 @@ STORE_FILE = "teamroom.db"
 ENV_DB = "TEAMROOM_DB"
 ENV_AGENT = "TEAMROOM_AGENT"
 ENV_DURABILITY = "TEAMROOM_DURABILITY"
+ENV_RETENTION_DAYS = "TEAMROOM_RETENTION_DAYS"  # finished messages and old events go after this many days
+ENV_GC_MINUTES = "TEAMROOM_GC_MINUTES"  # how often a server runs gc by itself; 0: never
 # Set by `teamroom worker` for the command it runs: the message that command is handling.
 ENV_MESSAGE_ID = "TEAMROOM_MESSAGE_ID"
 # Claude Code gives each stdio server its session id; a hook gets the same id on stdin.
@@ -40,6 +42,8 @@ class Settings(NamedTuple):
     default_agent: str | None = None
     db_origin: str = "flag"  # which rule chose db_path: flag, env, git, user
     session_id: str | None = None  # the client session this process serves, when the client says
+    retention_days: float = 14.0
+    gc_minutes: float = 60.0
 
     @classmethod
     def resolve(
@@ -61,8 +65,24 @@ class Settings(NamedTuple):
             )
         session = env.get(ENV_CLAUDE_SESSION, "").strip()[:128] or None
         return cls(
-            db_path=path, durability=durability, default_agent=agent, db_origin=origin, session_id=session  # type: ignore[arg-type]
-        )
+            db_path=path, durability=durability, default_agent=agent, db_origin=origin, session_id=session,  # type: ignore[arg-type]
+            retention_days=_number(env, ENV_RETENTION_DAYS, 14.0, zero=False),
+            gc_minutes=_number(env, ENV_GC_MINUTES, 60.0, zero=True),
+        )  # fmt: skip
+
+
+def _number(env: os.Mapping[str, str], name: str, default: float, *, zero: bool) -> float:
+    """A positive number from ``env[name]`` (or 0 when ``zero`` allows it), else ``default``."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 or (zero and value == 0)) or value == float("inf"):
+        raise Invalid(f"{name} must be a number greater than 0{' (or 0)' if zero else ''}, got {text!r}")
+    return value
 
 
 def _store_path(

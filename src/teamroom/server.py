@@ -245,10 +245,15 @@ def build_server(settings: Settings, *, clock: Clock | None = None, store: Store
         log.info("teamroom %s serving store %s (%s)", __version__, settings.db_path, settings.db_origin)
         current.append(App(the_store, settings))
         try:
-            async with anyio.create_task_group() as housekeeping:  # expiries on time with nobody writing
-                housekeeping.start_soon(the_store.keep_house)
-                yield current[-1]
-                housekeeping.cancel_scope.cancel()
+            async with anyio.create_task_group() as housekeeping:
+                housekeeping.start_soon(the_store.keep_house)  # expiries on time with nobody writing
+                if settings.gc_minutes > 0:  # retention (SPEC.md §9), off the calls' path
+                    every_s = settings.gc_minutes * 60
+                    housekeeping.start_soon(the_store.gc_now_and_then, settings.retention_days, every_s)
+                try:
+                    yield current[-1]
+                finally:
+                    housekeeping.cancel_scope.cancel()
         finally:
             current.remove(current[-1])
             await the_store.close()

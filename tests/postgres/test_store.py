@@ -227,3 +227,21 @@ async def test_a_human_acting_for_an_agent_leases_by_kind_and_sends_to_a_role(pg
         events = (await store.events(0, 100, None, ["send", "lease"])).events
     assert sent.recipients == ["builder-1"] and acked == 0 and [m.body for m in leased.messages] == ["build it"]
     assert [(e.kind, e.data["by"]) for e in events] == [("send", "human"), ("lease", "human")]
+
+
+async def test_the_operators_verbs_are_refused_in_one_line_and_a_server_runs_no_gc(pg_url):
+    from teamroom.errors import Invalid
+
+    async with PostgresStore(pg_url, clock=ManualClock()) as store:
+        for verb, call in [
+            ("gc", store.gc(14, by="human")),
+            ("stats", store.stats()),
+            ("dead", store.dead_letters(None, 10)),
+            ("redrive", store.redrive("human", None, None)),
+            ("locks release --force", store.force_release("human", "src/a.py", None)),
+            ("agents forget", store.forget_agent("human", "lead", False)),
+        ]:
+            with pytest.raises(Invalid) as refused:
+                await call
+            assert f"teamroom {verb} does not run on a PostgresStore yet" in str(refused.value)
+        assert await store.gc_now_and_then(14, 0.01) is None  # returns at once: nothing to run

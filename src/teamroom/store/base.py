@@ -39,14 +39,18 @@ from __future__ import annotations
 
 import abc
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import anyio
+import anyio.to_thread
 
-from teamroom.errors import TeamroomError
+from teamroom.errors import Invalid, TeamroomError
 from teamroom.schemas import (
     AckResult,
     AgentRecord,
@@ -63,7 +67,18 @@ from teamroom.schemas import (
     SendResult,
     ThreadResult,
 )
+from teamroom.schemas.common import SYSTEM_AGENT
 from teamroom.schemas.locks import ClaimResult, LocksResult, ReleaseResult
+from teamroom.schemas.ops import (
+    DeadResult,
+    ForceReleaseResult,
+    ForgetResult,
+    GcResult,
+    RedriveResult,
+    StatsResult,
+    StoreSize,
+)
+from teamroom.store import archive
 from teamroom.store.rules import (
     agents,
     board,
@@ -75,6 +90,7 @@ from teamroom.store.rules import (
     housekeeping,
     locks,
     messages,
+    ops,
     sessions,
     web,
 )
@@ -84,6 +100,17 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_MS = 1_000
+# Retention pages: each is one short transaction (~0.5-1 ms here); after each, gc pauses at least
+# GC_PAUSE_S and at least GC_PAUSE_RATIO times as long as the page took, so that the agents' calls
+# (which share the server's event loop and the store's write lock with it) wait little and rarely.
+GC_MESSAGES_PAGE = 100
+GC_EVENTS_PAGE = 250
+GC_PAUSE_S = 0.002
+GC_PAUSE_RATIO = 20.0  # a server's own gc: its calls go first (bench/bench_gc.py)
+GC_CLI_PAUSE_RATIO = 3.0  # teamroom gc, in a process of its own: the servers' calls wait at most a page
+GC_FLUSH_EVERY = 8  # write pages between two `_gc_flush` calls
+GC_SYNC_EVERY = 8  # pages of events written to the archive between two syncs (each then deleted)
+GC_FIRST_WITHIN_S = 600  # a server's first gc: at a random moment between 5 and 10 minutes after it starts
 
 
 class Clock(Protocol):
@@ -112,6 +139,7 @@ class Store(abc.ABC):
     """Everything the tools need from storage; a backend fills the abstract methods."""
 
     clock: Clock
+    operations = True  # whether the operator's verbs (gc, stats, dead, redrive, ...) run on this backend
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
@@ -403,6 +431,161 @@ class Store(abc.ABC):
     async def known_names(self) -> dict[str, list[str]]:
         """``{"agents": [...], "scopes": [...]}``: every name a caller may refer to. Reads only."""
         return await self._read(cli.known_names)
+
+    # --- operations (SPEC.md §9) ---------------------------------------------------------------
+
+    async def gc(
+        self, retention_days: float, *, by: str, dry_run: bool = False, pause_ratio: float = GC_PAUSE_RATIO
+    ) -> GcResult:
+        """Delete what finished more than ``retention_days`` ago: finished deliveries (acked, dead, expired),
+        then the messages left with none; audit events are appended to the archive first, then deleted.
+
+        Board entries, handoffs (and the message each names) stay. Page by page, each page its own
+        transaction with a pause after it ``pause_ratio`` times as long, so the agents' calls wait at
+        most one page, and rarely. ``dry_run`` counts and changes nothing. ``by`` is who ran it
+        (recorded in a ``gc`` event when anything went).
+        """
+        self._operations('gc')
+        started, retention_ms = time.monotonic(), ops.days_ms(retention_days)
+        run = self._read if dry_run else self._write
+        deliveries = gone = after = 0
+        more = True
+        pages = 0
+        while more:
+            async with self._page(pause_ratio):
+                page = await run(ops.trim_messages, retention_ms, after, GC_MESSAGES_PAGE, dry_run)
+            deliveries, gone = deliveries + page.deliveries, gone + page.messages
+            after, more, pages = page.last_id, page.more, pages + 1
+            if not dry_run and (pages % GC_FLUSH_EVERY == 0 or not more):
+                await self._gc_flush()
+        directory = self.archive_dir()
+        trimmed = 0 if directory is None else await self._archive_events(directory, retention_ms, dry_run, pause_ratio)
+        summary = {"deliveries": deliveries, "messages": gone, "events": trimmed}
+        if not dry_run and any(summary.values()):
+            await self._write(ops.record_gc, by, {**summary, "retention_days": retention_days})
+        return GcResult(
+            dry_run=dry_run, retention_days=retention_days, cutoff=iso(self.clock.now_ms() - retention_ms),
+            **summary, archive=None if directory is None else str(directory), seconds=time.monotonic() - started,
+        )  # fmt: skip
+
+    @asynccontextmanager
+    async def _page(self, ratio: float) -> AsyncIterator[None]:
+        """One page of gc, then a pause ``ratio`` times as long (at least GC_PAUSE_S)."""
+        began = time.monotonic()
+        yield
+        await anyio.sleep(max(GC_PAUSE_S, (time.monotonic() - began) * ratio))
+
+    async def _archive_events(self, directory: Path, retention_ms: int, dry_run: bool, ratio: float) -> int:
+        """Copy old events to the archive and then delete them, a page at a time; how many went (or would)."""
+        rows, more = await self._read(ops.old_events, retention_ms, 0, GC_EVENTS_PAGE, not dry_run)
+        if not rows:
+            return 0
+        if dry_run:
+            count = len(rows)
+            while more:
+                async with self._page(ratio):
+                    rows, more = await self._read(ops.old_events, retention_ms, rows[-1]["id"], GC_EVENTS_PAGE, False)
+                count += len(rows)
+            return count
+        with archive.exclusive(directory) as ours, archive.Writer(directory) as writer:
+            if not ours:
+                log.info("gc: another process is archiving events of %s; leaving them to it", directory)
+                return 0
+            count, after, more, written = 0, 0, True, []  # read again: the first page came before the lock
+            while more:
+                async with self._page(ratio):
+                    rows, more = await self._read(ops.old_events, retention_ms, after, GC_EVENTS_PAGE, True)
+                    lines = ops.archive_lines(rows)
+                if rows:
+                    # Not paced: writing holds neither the event loop nor the store.
+                    await anyio.to_thread.run_sync(writer.write, lines)
+                    written.append([row["id"] for row in rows])
+                    after = rows[-1]["id"]
+                more = more and bool(rows)
+                if written and (len(written) >= GC_SYNC_EVERY or not more):
+                    count += await self._trim_archived(writer, written, ratio)
+                    written = []
+        return count
+
+    async def _trim_archived(self, writer: archive.Writer, pages: list[list[int]], ratio: float) -> int:
+        """Copy, then delete: the archive is synced to disk before any of these events is deleted."""
+        await anyio.to_thread.run_sync(writer.sync)
+        count = 0
+        for ids in pages:
+            async with self._page(ratio):
+                count += await self._write(ops.trim_events, ids)
+        await self._gc_flush()
+        return count
+
+    async def gc_now_and_then(self, retention_days: float, every_s: float) -> None:
+        """Run `gc` about every ``every_s`` seconds for as long as the caller (a server's lifespan) lets it.
+
+        The first run comes at a random moment of the second half of the first interval (at most
+        GC_FIRST_WITHIN_S), so servers started together do not all run it at once and a short-lived
+        server runs none; a run that finds nothing writes nothing.
+        """
+        if not self.operations:
+            return
+        await anyio.sleep(random.uniform(0.5, 1.0) * min(every_s, GC_FIRST_WITHIN_S))
+        while True:
+            try:
+                result = await self.gc(retention_days, by=SYSTEM_AGENT)
+                if result.deliveries or result.events:
+                    log.info("gc: %s", result.model_dump_json())
+            except Exception:  # the top of a background task: a failed gc must not stop the server's calls
+                log.exception("gc failed; trying again in %.0f s", every_s)
+            await anyio.sleep(every_s * random.uniform(0.9, 1.1))
+
+    async def stats(self) -> StatsResult:
+        """Queues per agent, locks, deliveries by state, the audit log's span, and the store's size."""
+        self._operations('stats')
+        result = await self._read(ops.stats)
+        result.store = await self.store_size()
+        return result
+
+    async def dead_letters(self, agent: str | None, limit: int) -> DeadResult:
+        """Dead deliveries (of ``agent``, else everyone's), oldest first. Reads only."""
+        self._operations('dead')
+        return await self._read(ops.dead_letters, agent, limit)
+
+    async def redrive(self, by: str, message_id: str | None, agent: str | None) -> RedriveResult:
+        """Dead deliveries (of ``message_id``, else all; to ``agent``, else anyone) queued again, attempts from 0."""
+        self._operations('redrive')
+        return await self._write(ops.redrive, by, message_id, agent)
+
+    async def force_release(self, by: str, resource: str, holder: str | None) -> ForceReleaseResult:
+        """Release the locks on exactly ``resource`` (of ``holder``, else anyone's) without their holder."""
+        self._operations('locks release --force')
+        return await self._write(ops.force_release, by, resource, holder)
+
+    async def forget_agent(self, by: str, agent: str, force: bool) -> ForgetResult:
+        """Take ``agent`` out of the known agents; with ``force`` even while live, with messages or locks."""
+        self._operations('agents forget')
+        return await self._write(ops.forget, by, agent, force)
+
+    def _operations(self, verb: str) -> None:
+        if not self.operations:
+            raise Invalid(
+                f"teamroom {verb} does not run on a {type(self).__name__} yet; on PostgreSQL use the"
+                " database's own tools (psql, pg_dump) meanwhile"
+            )
+
+    # What a backend may supply for operations; these defaults say it has none.
+
+    async def _gc_flush(self) -> None:  # noqa: B027 - a hook: most backends have nothing to do here
+        """After some pages of gc's deletes: fold them into the store, off the event loop, so that the
+        agents' own commits do not have to (SQLite: a checkpoint of the write-ahead log)."""
+
+    def archive_dir(self) -> Path | None:
+        """Where gc appends the audit events it trims; None: this backend keeps every event."""
+        return None
+
+    async def store_size(self) -> StoreSize | None:
+        return None
+
+    async def backup(self, target: Path) -> Path:
+        """A consistent copy of the live store at ``target`` (a file, or a directory to put one in)."""
+        raise Invalid("this store cannot be copied by teamroom backup; use its database's own backup tools")
 
 
 # --- verbs made of several rules --------------------------------------------------------------

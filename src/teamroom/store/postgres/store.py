@@ -195,6 +195,8 @@ class PostgresStore(Store):
     database's own setting decides, as its operators chose it.
     """
 
+    operations = False  # retention, stats and the operator's verbs are SQLite's only, so far
+
     def __init__(self, url: str, *, durability: str = "normal", clock: Clock | None = None) -> None:
         self._db_clock = clock is None
         super().__init__(clock or DatabaseClock())

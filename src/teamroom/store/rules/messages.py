@@ -187,6 +187,11 @@ def _notify_failure(tx: Tx, delivery: dict[str, Any], state: str, reason: str) -
     )  # fmt: skip
 
 
+def dead_letter(tx: Tx, delivery: dict[str, Any], reason: str) -> None:
+    """Make a live delivery dead now and tell its sender (an operator's verb: ``teamroom agents forget``)."""
+    _notify_failure(tx, delivery, "dead", reason)
+
+
 def _retire_if_due(tx: Tx, row: dict[str, Any]) -> bool:
     """Dead-letter or expire one free delivery if its time has come; True if it did."""
     if row["expires_at"] is not None and row["expires_at"] <= tx.now:

@@ -22,7 +22,9 @@ from typing import Any, TypeVar
 import aiosqlite
 import anyio
 
-from teamroom.errors import StoreUnavailable
+from teamroom.errors import Invalid, StoreUnavailable
+from teamroom.schemas.ops import StoreSize
+from teamroom.store import archive
 from teamroom.store.base import Clock, Store
 from teamroom.store.sqlite import aio
 from teamroom.store.sqlite.watch import Watcher
@@ -365,3 +367,103 @@ class SQLiteStore(Store):
     async def wait_for_change(self, token: Any, timeout: float) -> bool:
         assert self._watcher is not None, "store is not open"
         return await self._watcher.wait(lambda: self.change_token() != token, timeout)
+
+    # --- operations: what only a SQLite file has -----------------------------------------------
+
+    def archive_dir(self) -> Path:
+        """``<store>.archive/`` beside the store file."""
+        return self.path.with_name(f"{self.path.name}.archive")
+
+    async def _gc_flush(self) -> None:
+        await anyio.to_thread.run_sync(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the store file on a connection of its own, in a worker thread (PASSIVE: it waits
+        for nobody and nobody waits for it). Left to themselves, gc's deletes fill the WAL and some
+        agent's commit, on the event loop, pays for the checkpoint SQLite then runs."""
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
+    async def store_size(self) -> StoreSize:
+        return await anyio.to_thread.run_sync(self._size)
+
+    def _size(self) -> StoreSize:
+        files = (self.path, self.path.with_name(f"{self.path.name}-wal"))
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)  # its own: nothing waits on the store's
+        try:
+            free = conn.execute("SELECT freelist_count * page_size FROM pragma_freelist_count, pragma_page_size")
+            free_bytes = free.fetchone()[0]
+        finally:
+            conn.close()
+        return StoreSize(
+            path=str(self.path), bytes=sum(f.stat().st_size for f in files if f.exists()), free_bytes=free_bytes,
+            archive=str(self.archive_dir()), archive_bytes=archive.size(self.archive_dir()),
+        )  # fmt: skip
+
+    async def backup(self, target: Path) -> Path:
+        return await anyio.to_thread.run_sync(_backup, self.path, target)
+
+    @staticmethod
+    def inspect(path: Path) -> dict[str, Any]:
+        """What `teamroom doctor` reports of a store file, read-only (nothing is created, migrated or written)."""
+        return _inspect(path)
+
+
+def _backup(source: Path, target: Path) -> Path:
+    """Copy the live store ``source`` to ``target`` (or, for a directory, a dated file in it) consistently.
+
+    SQLite's backup API in one step reads one snapshot: writers in other processes go on meanwhile
+    (WAL), and what they commit after it began is not in the copy. The copy is checked, written to
+    a temporary name, synced, and only then renamed to ``target``: a crash leaves no half copy there.
+    """
+    if target.is_dir():
+        target = target / f"{source.stem}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.db"
+    if target.exists():
+        same = target.resolve() == source.resolve()
+        raise Invalid(f"{target} {'is the store itself' if same else 'exists'}; pass a new file or a directory")
+    partial = target.with_name(f".{target.name}.teamroom-tmp")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(source, timeout=BUSY_GIVE_UP_S)
+    try:
+        copy = sqlite3.connect(partial, isolation_level=None)
+        try:
+            src.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file; teamroom makes it WAL again
+            verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise _unavailable(source, exc) from None
+    finally:
+        src.close()
+    if verdict != "ok":
+        partial.unlink(missing_ok=True)
+        raise StoreUnavailable(f"the copy of {source} failed its check ({verdict}); run teamroom doctor on the store")
+    with open(partial, "rb+") as written:
+        os.fsync(written.fileno())
+    os.replace(partial, target)
+    return target
+
+
+def _inspect(path: Path) -> dict[str, Any]:
+    """``exists``, ``bytes``, ``schema_version``, ``latest_version``, ``journal_mode``, ``integrity`` (a list
+    of problems, ``["ok"]`` when there are none) and ``error`` (why it could not be read)."""
+    found: dict[str, Any] = {"exists": path.is_file(), "latest_version": migrations()[-1][0]}
+    if not found["exists"]:
+        return found
+    found["bytes"] = sum(f.stat().st_size for f in (path, path.with_name(f"{path.name}-wal")) if f.exists())
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            found["schema_version"] = conn.execute("PRAGMA user_version").fetchone()[0]
+            found["journal_mode"] = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            found["integrity"] = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        found["error"] = str(_unavailable(path, exc))
+    return found
