@@ -21,9 +21,11 @@ The contract a backend must keep
 - **One hop per transaction, never on the event loop.** ``fn`` is synchronous and runs wholly on
   the backend's worker thread; the loop only awaits its result, so one large read does not stall
   the other calls of the process.
-- **Whose clock.** Every expiry (leases, TTLs, lock lifetimes, liveness) is decided by the
-  store's `Clock`, read once per transaction after the write lock is taken (``tx.now``), never by
-  the database's clock or a caller's. Tests move a `ManualClock` instead of sleeping.
+- **Whose clock.** Every expiry (leases, TTLs, lock lifetimes, liveness) is decided by one clock per
+  store, read once per transaction after the write lock is taken (``tx.now``), never by a caller's:
+  SQLite's is the machine's (`SystemClock`, the one machine its processes share), PostgreSQL's the
+  database's (``clock_timestamp()``, one clock for servers on many machines). A `Clock` given to
+  the store replaces either: tests move a `ManualClock` instead of sleeping.
 - **Byte order.** Resources are compared and ranged in the byte order of their UTF-8 text (SQLite's
   default BINARY collation; PostgreSQL columns use ``COLLATE "C"``): a glob's literal prefix is the
   half-open range ``[prefix, prefix + U+10FFFF)`` in that order.
