@@ -266,3 +266,26 @@ async def test_stats_sizes_the_schema_and_backup_points_at_pg_dump(pg_url, tmp_p
             await store.backup(tmp_path / "copy")
     assert stats.store.bytes > 0 and stats.store.archive.endswith(".archive")
     assert "\n" not in str(refused.value)
+
+
+def test_the_operators_verbs_run_from_the_cli_on_postgresql(pg_url, capsys, tmp_path, monkeypatch):
+    from teamroom.cli import main
+    from tests.test_cli import run_json
+
+    monkeypatch.setenv("TEAMROOM_ARCHIVE_DIR", str(tmp_path / "archive"))
+
+    async def team():
+        async with PostgresStore(pg_url) as store:
+            await store.register("b1", "builder", None, None)
+            await store.claim_lock("b1", ["src/a.py"], "exclusive", 600, None)
+
+    asyncio.run(team())
+    db = ["--db", pg_url]
+    assert run_json(capsys, "stats", *db)["store"]["bytes"] > 0
+    assert run_json(capsys, "dead", *db)["dead"] == []
+    assert run_json(capsys, "gc", "--dry-run", *db)["dry_run"] is True
+    released = run_json(capsys, "locks", "release", "src/a.py", "--force", *db)
+    assert [(r["resource"], r["holder"]) for r in released["released"]] == [("src/a.py", "b1")]
+    assert run_json(capsys, "agents", "forget", "b1", "--force", *db)["agent"] == "b1"
+    assert main(["backup", str(tmp_path / "copy"), *db]) == 2
+    assert "pg_dump --schema=" in capsys.readouterr().err
