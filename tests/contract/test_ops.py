@@ -16,12 +16,6 @@ RETENTION = 14
 
 
 
-@pytest.fixture(autouse=True)
-def _a_backend_with_operations(store) -> None:
-    if not store.operations:  # PostgresStore so far: it refuses them (tests/postgres/test_store.py)
-        pytest.skip(f"{type(store).__name__} has no operator's verbs yet")
-
-
 async def _team(store) -> None:
     await register(store, "lead", "lead")
     await register(store, "b1", "builder")

@@ -229,19 +229,63 @@ async def test_a_human_acting_for_an_agent_leases_by_kind_and_sends_to_a_role(pg
     assert [(e.kind, e.data["by"]) for e in events] == [("send", "human"), ("lease", "human")]
 
 
-async def test_the_operators_verbs_are_refused_in_one_line_and_a_server_runs_no_gc(pg_url):
+async def test_only_one_gc_runs_on_a_store_at_a_time_however_many_servers_share_it(pg_url, tmp_path, monkeypatch):
+    from teamroom.errors import Conflict
+
+    monkeypatch.setenv("TEAMROOM_ARCHIVE_DIR", str(tmp_path / "archive"))
+    async with PostgresStore(pg_url, clock=ManualClock()) as one, PostgresStore(pg_url, clock=ManualClock()) as two:
+        holder = one._gc_lock()  # as one's gc holds it while it runs
+        assert holder is not None
+        try:
+            with pytest.raises(Conflict, match="another teamroom process is running gc"):
+                await two.gc(14, by="human")
+        finally:
+            holder.close()  # its connection gone (a gc killed midway), the lock is free again
+        result = await two.gc(14, by="human")
+    assert (result.deliveries, result.events, result.archive) == (0, 0, str(tmp_path / "archive"))
+
+
+async def test_events_are_deleted_only_once_archived(pg_url):
+    async with PostgresStore(pg_url, clock=ManualClock()) as store:
+        await store.register("lead", "lead", None, None)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="only archived ones are deleted"):
+            conn.execute("DELETE FROM events")
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="append-only"):
+            conn.execute("UPDATE events SET kind = 'x'")
+        conn.execute("UPDATE archive SET events_through = (SELECT max(id) FROM events)")
+        assert conn.execute("DELETE FROM events").rowcount >= 1
+
+
+async def test_stats_sizes_the_schema_and_backup_points_at_pg_dump(pg_url, tmp_path):
     from teamroom.errors import Invalid
 
     async with PostgresStore(pg_url, clock=ManualClock()) as store:
-        for verb, call in [
-            ("gc", store.gc(14, by="human")),
-            ("stats", store.stats()),
-            ("dead", store.dead_letters(None, 10)),
-            ("redrive", store.redrive("human", None, None)),
-            ("locks release --force", store.force_release("human", "src/a.py", None)),
-            ("agents forget", store.forget_agent("human", "lead", False)),
-        ]:
-            with pytest.raises(Invalid) as refused:
-                await call
-            assert f"teamroom {verb} does not run on a PostgresStore yet" in str(refused.value)
-        assert await store.gc_now_and_then(14, 0.01) is None  # returns at once: nothing to run
+        stats = await store.stats()
+        with pytest.raises(Invalid, match="pg_dump --schema=") as refused:
+            await store.backup(tmp_path / "copy")
+    assert stats.store.bytes > 0 and stats.store.archive.endswith(".archive")
+    assert "\n" not in str(refused.value)
+
+
+def test_the_operators_verbs_run_from_the_cli_on_postgresql(pg_url, capsys, tmp_path, monkeypatch):
+    from teamroom.cli import main
+    from tests.test_cli import run_json
+
+    monkeypatch.setenv("TEAMROOM_ARCHIVE_DIR", str(tmp_path / "archive"))
+
+    async def team():
+        async with PostgresStore(pg_url) as store:
+            await store.register("b1", "builder", None, None)
+            await store.claim_lock("b1", ["src/a.py"], "exclusive", 600, None)
+
+    asyncio.run(team())
+    db = ["--db", pg_url]
+    assert run_json(capsys, "stats", *db)["store"]["bytes"] > 0
+    assert run_json(capsys, "dead", *db)["dead"] == []
+    assert run_json(capsys, "gc", "--dry-run", *db)["dry_run"] is True
+    released = run_json(capsys, "locks", "release", "src/a.py", "--force", *db)
+    assert [(r["resource"], r["holder"]) for r in released["released"]] == [("src/a.py", "b1")]
+    assert run_json(capsys, "agents", "forget", "b1", "--force", *db)["agent"] == "b1"
+    assert main(["backup", str(tmp_path / "copy"), *db]) == 2
+    assert "pg_dump --schema=" in capsys.readouterr().err

@@ -52,7 +52,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import anyio.to_thread
 
-from teamroom.errors import Invalid, TeamroomError
+from teamroom.errors import Conflict, Invalid, TeamroomError
 from teamroom.schemas import (
     AckResult,
     AgentRecord,
@@ -534,6 +534,8 @@ class Store(abc.ABC):
                 result = await self.gc(retention_days, by=SYSTEM_AGENT)
                 if result.deliveries or result.events:
                     log.info("gc: %s", result.model_dump_json())
+            except Conflict as exc:  # another server of the store runs it now (PostgreSQL): its turn
+                log.info("gc: %s", exc)
             except Exception:  # the top of a background task: a failed gc must not stop the server's calls
                 log.exception("gc failed; trying again in %.0f s", every_s)
             await anyio.sleep(every_s * random.uniform(0.9, 1.1))

@@ -714,3 +714,151 @@ SELECT 1 WHERE EXISTS (SELECT 1 FROM deliveries WHERE state = 'leased' AND visib
     OR EXISTS (SELECT 1 FROM deliveries WHERE state IN ('queued', 'leased') AND expires_at IS NOT NULL
                   AND expires_at <= ?1)
     OR EXISTS (SELECT 1 FROM locks WHERE expires_at <= ?2);
+
+-- ============================================================================ ops
+
+-- Retention, stats, dead letters and the operator's verbs (rules/ops.py); lists are arrays.
+
+-- name: ops.messages_from
+-- The ?2 oldest messages after id ?1.
+SELECT id, sent_at FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2;
+
+-- name: ops.drop_finished_deliveries
+-- The deliveries of the messages in the list ?1 that finished before ?2.
+DELETE FROM deliveries
+ WHERE message_id = ANY(?1::bigint[])
+   AND state IN ('acked', 'dead', 'expired') AND updated_at < ?2;
+
+-- name: ops.count_finished_deliveries
+-- What ops.drop_finished_deliveries would delete (gc --dry-run).
+SELECT COUNT(*) FROM deliveries
+ WHERE message_id = ANY(?1::bigint[])
+   AND state IN ('acked', 'dead', 'expired') AND updated_at < ?2;
+
+-- name: ops.drop_finished_messages
+-- The messages in the list ?1 with no delivery left; one a handoff names is kept with the handoff.
+DELETE FROM messages
+ WHERE id = ANY(?1::bigint[])
+   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)
+   AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.message_id = messages.id);
+
+-- name: ops.count_finished_messages
+-- What ops.drop_finished_messages would delete once ops.drop_finished_deliveries had run (?2 the cutoff).
+SELECT COUNT(*) FROM messages m
+ WHERE m.id = ANY(?1::bigint[])
+   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id
+                    AND NOT (d.state IN ('acked', 'dead', 'expired') AND d.updated_at < ?2))
+   AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.message_id = m.id);
+
+-- name: ops.events_from
+-- The ?2 oldest events after id ?1, whole: what the archive gets.
+SELECT id, at, agent, kind, subject, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2;
+
+-- name: ops.event_times_from
+-- The same, ids and times only (gc --dry-run).
+SELECT id, at FROM events WHERE id > ?1 ORDER BY id LIMIT ?2;
+
+-- name: ops.mark_archived
+-- Every event up to id ?1 is in the archive (the events_no_delete trigger lets only those go).
+UPDATE archive SET events_through = GREATEST(events_through, ?1) WHERE id = 1;
+
+-- name: ops.drop_events
+-- The events whose ids are in the list ?1, archived already.
+DELETE FROM events WHERE id = ANY(?1::bigint[]);
+
+-- name: ops.archived_through
+SELECT events_through FROM archive WHERE id = 1;
+
+-- name: ops.queues
+-- Per recipient at ?1: deliveries it could poll (queued, or a lapsed lease), those under a live
+-- lease, and the oldest message it could poll.
+SELECT recipient,
+       COUNT(*) FILTER (WHERE state = 'queued' OR visible_at <= ?1) AS queued,
+       COUNT(*) FILTER (WHERE state = 'leased' AND visible_at > ?1) AS leased,
+       MIN(message_id) FILTER (WHERE state = 'queued' OR visible_at <= ?1) AS oldest_message
+  FROM deliveries
+ WHERE state IN ('queued', 'leased')
+ GROUP BY recipient;
+
+-- name: ops.dead_by_recipient
+SELECT recipient, COUNT(*) AS dead FROM deliveries WHERE state = 'dead' GROUP BY recipient;
+
+-- name: ops.sent_at
+-- When each message in the list ?1 was sent.
+SELECT id, sent_at FROM messages WHERE id = ANY(?1::bigint[]);
+
+-- name: ops.locks_by_holder
+-- Live locks at ?1, per holder.
+SELECT holder, COUNT(*) AS locks FROM locks WHERE expires_at > ?1 GROUP BY holder;
+
+-- name: ops.agents
+SELECT name, role, last_seen FROM agents ORDER BY name;
+
+-- name: ops.delivery_states
+SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state ORDER BY state;
+
+-- name: ops.message_count
+SELECT COUNT(*) FROM messages;
+
+-- name: ops.event_span
+SELECT COUNT(*) AS n, MIN(id) AS first, MAX(id) AS last FROM events;
+
+-- name: ops.event_at
+SELECT at FROM events WHERE id = ?1;
+
+-- Dead letters are read through their partial index (deliveries_dead): `state = 'dead'` matches its
+-- predicate, and the planner picks it without being told.
+
+-- name: ops.dead_letters
+-- Recipient ?1's dead deliveries (NULL: everyone's), oldest first, at most ?2, with their messages.
+SELECT d.id, d.message_id, d.recipient, d.attempt, d.max_attempts, d.reason, d.updated_at,
+       m.sender, m.subject, m.kind, m.thread_id, m.sent_at
+  FROM deliveries d JOIN messages m ON m.id = d.message_id
+ WHERE d.state = 'dead' AND (?1::text IS NULL OR d.recipient = ?1)
+ ORDER BY d.id
+ LIMIT ?2;
+
+-- name: ops.dead_count
+SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND (?1::text IS NULL OR recipient = ?1);
+
+-- name: ops.dead_of
+-- The dead deliveries of message ?1 (NULL: any) to recipient ?2 (NULL: any), oldest first.
+SELECT id, message_id, recipient, attempt, expires_at FROM deliveries
+ WHERE state = 'dead' AND (?1::bigint IS NULL OR message_id = ?1) AND (?2::text IS NULL OR recipient = ?2)
+ ORDER BY id;
+
+-- name: ops.redrive
+-- Dead delivery ?1 queued again at ?2 as if new (attempts from 0, no receipt); ?3 its TTL deadline.
+UPDATE deliveries SET state = 'queued', attempt = 0, visible_at = ?2, receipt = NULL, lease_ms = NULL,
+       reason = NULL, expires_at = ?3::bigint, updated_at = ?2
+ WHERE id = ?1 AND state = 'dead';
+
+-- name: ops.message
+SELECT id FROM messages WHERE id = ?1;
+
+-- name: ops.deliveries_of
+SELECT recipient, state FROM deliveries WHERE message_id = ?1 ORDER BY id;
+
+-- name: ops.locks_on
+-- Every lock on resource ?1 (normalised; live or expired) of holder ?2 (NULL: any).
+SELECT id, resource, holder, mode, token, expires_at FROM locks
+ WHERE resource = ?1 AND (?2::text IS NULL OR holder = ?2)
+ ORDER BY holder;
+
+-- name: ops.locks_of
+-- Every lock of holder ?1, live or expired.
+SELECT id, resource, holder, mode, token, expires_at FROM locks WHERE holder = ?1 ORDER BY resource;
+
+-- name: ops.drop_lock
+DELETE FROM locks WHERE id = ?1;
+
+-- name: ops.agent
+SELECT name, last_seen FROM agents WHERE name = ?1;
+
+-- name: ops.live_deliveries_of
+SELECT id, message_id, recipient, attempt, max_attempts, expires_at FROM deliveries
+ WHERE recipient = ?1 AND state IN ('queued', 'leased')
+ ORDER BY id;
+
+-- name: ops.forget_agent
+DELETE FROM agents WHERE name = ?1;

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import threading
 import time
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -29,7 +31,9 @@ import anyio.to_thread
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from teamroom.errors import StoreUnavailable
+from teamroom.errors import Conflict, Invalid, StoreUnavailable
+from teamroom.schemas.ops import GcResult, StoreSize
+from teamroom.store import archive
 from teamroom.store.base import Clock, Store
 from teamroom.store.postgres.listen import Listener
 from teamroom.store.postgres.tx import Connection, PgTx, postgres_queries, row_factory
@@ -42,6 +46,7 @@ T = TypeVar("T")
 LOCK_CLASS = 0x7EA3_0000
 WRITE_LOCK = LOCK_CLASS
 MIGRATE_LOCK = LOCK_CLASS + 1
+GC_LOCK = LOCK_CLASS + 2  # held (session-level, on a connection of its own) by the one gc running on a store
 # A write waits for the write lock LOCK_SLICE at a time (so that a cancelled call stops waiting) and
 # gives up after LOCK_GIVE_UP_S: something holds it far longer than any verb takes. Any other lock is
 # waited for LOCK_TIMEOUT at most. A session idle inside a transaction this long has lost its client.
@@ -195,8 +200,6 @@ class PostgresStore(Store):
     database's own setting decides, as its operators chose it.
     """
 
-    operations = False  # retention, stats and the operator's verbs are SQLite's only, so far
-
     def __init__(self, url: str, *, durability: str = "normal", clock: Clock | None = None) -> None:
         self._db_clock = clock is None
         super().__init__(clock or DatabaseClock())
@@ -210,6 +213,10 @@ class PostgresStore(Store):
         self._listener: Listener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: anyio.Event | None = None
+        self._key: int | None = None  # the hash of the store's schema, once open
+        self._name: str | None = None  # DATABASE.SCHEMA, once open
+        self._archive = os.environ.get("TEAMROOM_ARCHIVE_DIR") or None
+        self._cwd = Path.cwd()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -224,7 +231,9 @@ class PostgresStore(Store):
         """Connect, migrate, and listen (before open returns: no commit after it is missed)."""
         raw = connect(self.url)
         try:
-            schema, key, now = raw.execute(f"SELECT current_schema(), hashtext(current_schema()), {NOW_MS}").fetchone()
+            schema, key, database, now = raw.execute(
+                f"SELECT current_schema(), hashtext(current_schema()), current_database(), {NOW_MS}"
+            ).fetchone()
             if self._db_clock:
                 self.clock.set(now)  # type: ignore[attr-defined]
             if schema is None:
@@ -232,6 +241,7 @@ class PostgresStore(Store):
                     f"store {self.where}: its search_path names no schema that exists; create the schema"
                     " or fix options=-csearch_path in the URL"
                 )
+            self._key, self._name = key, f"{database}.{schema}"
             self._migrate(raw, key)
             if self.durability == "full":
                 raw.execute("SET synchronous_commit = on")
@@ -446,3 +456,71 @@ class PostgresStore(Store):
                 assert self._event is not None, "store is not open"
                 await self._event.wait()
         return self.change_token() != token
+
+    # --- operations: what a PostgreSQL store does its own way -----------------------------------
+
+    def archive_dir(self) -> Path:
+        """Where gc appends the events it trims: TEAMROOM_ARCHIVE_DIR if set, else
+        ``DATABASE.SCHEMA.archive/`` in the working directory this store was made in (see README)."""
+        if self._archive is not None:
+            return Path(self._archive)
+        return self._cwd / f"{self._name or 'teamroom'}.archive"
+
+    async def gc(self, retention_days: float, *, by: str, **options: Any) -> GcResult:
+        """`Store.gc`, one at a time per store however many servers share it: the first takes GC_LOCK
+        (a session-level advisory lock, on a connection of its own, released when that closes, so a
+        gc killed midway frees it); another finds it held and is refused with `Conflict`."""
+        holder = await anyio.to_thread.run_sync(self._gc_lock)
+        if holder is None:
+            raise Conflict(
+                f"another teamroom process is running gc on store {self.where}; nothing was done: try again"
+                " when it has finished"
+            )
+        try:
+            return await super().gc(retention_days, by=by, **options)
+        finally:
+            await anyio.to_thread.run_sync(holder.close)
+
+    def _gc_lock(self) -> psycopg.Connection[Any] | None:
+        raw = connect(self.url, "teamroom gc")
+        try:
+            if raw.execute("SELECT pg_try_advisory_lock(%s, %s)", (GC_LOCK, self._key)).fetchone()[0]:
+                return raw
+        except psycopg.Error as exc:
+            raw.close()
+            raise _unavailable(self.where, exc) from None
+        raw.close()
+        return None
+
+    async def store_size(self) -> StoreSize:
+        return await anyio.to_thread.run_sync(self._size)
+
+    def _size(self) -> StoreSize:
+        """The schema's tables with their indexes and TOAST (pg_total_relation_size), on a connection of
+        its own. The free space inside them (what VACUUM made reusable) is not counted: 0."""
+        raw = connect(self.url, "teamroom stats")
+        try:
+            [total] = raw.execute(
+                "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm')"
+            ).fetchone()
+        except psycopg.Error as exc:
+            raise _unavailable(self.where, exc) from None
+        finally:
+            raw.close()
+        directory = self.archive_dir()
+        return StoreSize(
+            path=f"{self.where} ({self._name})", bytes=total, free_bytes=0,
+            archive=str(directory), archive_bytes=archive.size(directory),
+        )  # fmt: skip
+
+    async def backup(self, target: Path) -> Path:
+        """Refused: a PostgreSQL store is copied with the database's own tools, which know its roles,
+        versions and replicas better than teamroom can (a pg_dump found on PATH may not match the server)."""
+        schema = (self._name or "teamroom.public").split(".", 1)[1]
+        raise Invalid(
+            f"teamroom backup copies SQLite stores only; back up this PostgreSQL store with the database's tools,"
+            f" e.g. pg_dump --schema={schema} --format=custom --file={target} '{self.where}'"
+            " (or the base backups and WAL archive your database already has)"
+        )
