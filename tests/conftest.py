@@ -83,8 +83,12 @@ _schemas = itertools.count(1)
 
 
 @pytest.fixture
-def pg_url(pg_cluster: pg.Cluster) -> Iterator[str]:
-    """The URL of a fresh, empty store on the session's PostgreSQL (a schema of its own, dropped after)."""
+def pg_url(pg_cluster: pg.Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The URL of a fresh, empty store on the session's PostgreSQL (a schema of its own, dropped after).
+
+    Its gc archive goes to the test's own directory, not the working directory (TEAMROOM_ARCHIVE_DIR).
+    """
+    monkeypatch.setenv("TEAMROOM_ARCHIVE_DIR", str(tmp_path / "archive"))
     schema = f"test_{next(_schemas)}"
     with pg.admin(pg_cluster) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")

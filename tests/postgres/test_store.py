@@ -257,8 +257,11 @@ async def test_events_are_deleted_only_once_archived(pg_url):
         assert conn.execute("DELETE FROM events").rowcount >= 1
 
 
-async def test_stats_sizes_the_schema_and_backup_points_at_pg_dump(pg_url, tmp_path):
+async def test_stats_sizes_the_schema_and_backup_points_at_pg_dump(pg_url, tmp_path, monkeypatch):
     from teamroom.errors import Invalid
+
+    monkeypatch.delenv("TEAMROOM_ARCHIVE_DIR")  # the default: DATABASE.SCHEMA.archive in the working directory
+    monkeypatch.chdir(tmp_path)
 
     async with PostgresStore(pg_url, clock=ManualClock()) as store:
         stats = await store.stats()
