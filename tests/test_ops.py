@@ -384,6 +384,16 @@ def test_a_release_without_force_is_refused_and_changes_nothing(db_path, capsys)
     assert snapshot(db_path, skip=()) == before
 
 
+@pytest.mark.parametrize("limit", ["0", "-1", "10001"])
+def test_dead_refuses_a_limit_out_of_bounds_with_a_clear_error(db_path, capsys, limit):
+    _act(db_path, _team_with_work)
+    before = snapshot(db_path, skip=())
+    assert main(["dead", "--limit", limit, "--db", str(db_path)]) == 2  # -1 would be SQLite's "no limit"
+    err = capsys.readouterr().err
+    assert f"invalid: --limit must be from 1 to 10000, got {limit}" in err and "Traceback" not in err
+    assert snapshot(db_path, skip=()) == before
+
+
 def test_gc_at_the_cli_dry_run_first_then_for_real_with_the_archive_beside_the_store(db_path, capsys):
     clock = ManualClock(int(time.time() * 1000) - 20 * DAY * 1000)  # a team that worked three weeks ago
 

@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("stats", parents=[human], help="queues per agent (queued, leased, dead, oldest), locks, size, log")
     dead = sub.add_parser("dead", parents=[human], help="dead letters (of AGENT): messages that ran out of attempts")
     dead.add_argument("agent", metavar="AGENT", nargs="?")
-    dead.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    dead.add_argument("--limit", type=int, default=100, help="at most this many (1-10000, default 100)")
     redrive = sub.add_parser("redrive", parents=[human], help="queue dead letters again, attempts from 0")
     which = redrive.add_mutually_exclusive_group(required=True)
     which.add_argument("message_id", metavar="ID", nargs="?", help="a message id (m42): its dead deliveries")

@@ -20,6 +20,7 @@ from teamroom.human import HUMAN
 from teamroom.names import check_names
 from teamroom.store.base import GC_CLI_PAUSE_RATIO
 from teamroom.text import clip
+from teamroom.tools import _check
 
 MB = 1_000_000
 
@@ -103,7 +104,11 @@ async def backup(settings: Settings, out: Out, target: Path) -> int:
     return 0
 
 
+DEAD_LIMIT = (1, 10_000)
+
+
 async def dead(settings: Settings, out: Out, agent: str | None, limit: int) -> int:
+    limit = _check.whole("--limit", limit, DEAD_LIMIT)  # before the store: SQLite takes LIMIT -1 for no limit
     async with store_for(settings) as store:
         result = await store.dead_letters(agent, limit)
         if not result.total:
