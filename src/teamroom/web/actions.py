@@ -90,8 +90,11 @@ async def post(store: Store, actor: str, form: Form) -> str:
     return f"posted {result.id} as #{result.seq} in {result.scope}"
 
 
-async def release(store: Store, actor: str, form: Form) -> str:
-    """Release a lock: the actor's own through release_lock; another holder's needs the operator verb."""
+async def release(store: Store, actor: str, form: Form, *, may_force: bool = False) -> str:
+    """Release a lock: the actor's own through release_lock; another holder's, once confirmed, through the
+    operator's verb (`store.force_release`, which `teamroom locks release RESOURCE --force` calls), logged
+    as by the actor.
+    """
     resource = _opt(form, "resource")
     if resource is None:
         raise Invalid("resource is required: release from the lock's own row")
@@ -103,13 +106,23 @@ async def release(store: Store, actor: str, form: Form) -> str:
     if holder == actor:
         released = (await lock_tools.release_lock(store, actor, [resource])).released
         return f"released {', '.join(released)}"
-    # TODO(issue 16): force-releasing another holder's stale lock needs the store's operator verb
-    # (`teamroom locks release RESOURCE --force`, SPEC §9), which is being built elsewhere; call its
-    # tools/ function here, as `actor`, once it exists, so the release is audited with who did it.
-    raise Forbidden(
-        f"{resource!r} is held by {holder}: releasing another agent's lock needs the operator verb"
-        f" `teamroom locks release {resource} --force`, which this teamroom does not have yet;"
-        f" ask {holder} to release_lock, or wait until it expires ({held[0].expires_at})"
+    if not may_force:
+        raise Forbidden(
+            f"{resource!r} is held by {holder}: only an admin may take another agent's lock; ask {holder} to"
+            f" release_lock, or wait until it expires ({held[0].expires_at})"
+        )
+    if _opt(form, "force") != "yes":
+        raise Invalid(
+            f"{resource!r} is held by {holder}: confirm with the row's 'Yes, take it' button; nothing was changed"
+        )
+    seen = _opt(form, "holder")
+    if seen is not None and seen != holder:
+        raise Invalid(f"{resource!r} is now held by {holder}, not {seen}; nothing was changed; look again")
+    result = await store.force_release(actor, resource, holder)
+    return "; ".join(
+        f"force-released {lock.resource} (token {lock.token}) from {lock.holder}"
+        f"{' (it had expired)' if lock.expired else ''}; logged as by {actor}"
+        for lock in result.released
     )
 
 
@@ -118,11 +131,11 @@ ACTIONS: dict[str, tuple[Action, frozenset[str]]] = {
     "reply": (reply, frozenset({"reply_to", "to", "body", "kind"})),
     "answer": (answer, frozenset({"reply_to", "body"})),
     "post": (post, frozenset({"scope", "kind", "title", "body", "tags"})),
-    "release": (release, frozenset({"resource"})),
+    "release": (release, frozenset({"resource", "holder", "force"})),
 }
 
 
-async def run(name: str, store: Store, actor: str, form: Form) -> str:
+async def run(name: str, store: Store, actor: str, form: Form, *, may_force: bool = False) -> str:
     """Run action ``name``; an unknown action or field is refused before anything is called."""
     if name not in ACTIONS:
         raise NotFound(f"no action {name!r}; the page's actions are {', '.join(ACTIONS)}")
@@ -130,4 +143,6 @@ async def run(name: str, store: Store, actor: str, form: Form) -> str:
     unknown = sorted(set(form) - fields)
     if unknown:
         raise Invalid(f"unknown field {unknown[0]!r} for {name}; its fields are {', '.join(sorted(fields))}")
+    if action is release:
+        return await release(store, actor, form, may_force=may_force)
     return await action(store, actor, form)

@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from urllib.parse import parse_qsl
 
@@ -107,6 +107,16 @@ def cross_site(request: Request) -> str | None:
     return None
 
 
+def may_force(request: Request) -> bool:
+    """Whether this request may take another agent's lock (the operator's force release).
+
+    True for the local app: `teamroom web` listens on 127.0.0.1 only and is run by the machine's human,
+    the same person who may run `teamroom locks release RESOURCE --force`. A server with tokens passes
+    its own check (admin tokens only) as ``create_app(..., may_force=...)``.
+    """
+    return True
+
+
 def create_app(
     store: Store,
     *,
@@ -114,11 +124,13 @@ def create_app(
     actor: str = "human",
     allowed_hosts: Sequence[str] | None = None,
     refresh_s: float | None = None,
+    may_force: Callable[[Request], bool] = may_force,
 ) -> Starlette:
     """The dashboard over an open ``store``; the caller opens and closes the store (and ``app.state.feed``).
 
     ``allowed_hosts``: the host names it answers for (default loopback only; ``["*"]`` for any, when
-    something in front of it checks). ``actor`` is who the human acts as.
+    something in front of it checks). ``actor`` is who the human acts as. ``may_force``: whether a
+    request may force-release another holder's lock (the page hides the button where it may not).
     """
     csrf = secrets.token_urlsafe(32)  # per process: a page from this process carries it, another site cannot
     view = View(store, csrf=csrf, actor=actor)
@@ -138,6 +150,7 @@ def create_app(
             store_path=str(settings.db_path),
             flash=flash,
             ok=ok,
+            may_force=may_force(request),
             message_kinds=[k for k in MESSAGE_KINDS if k not in ("delivery_failed", "handoff")],
             board_kinds=BOARD_KINDS,
             priorities=list(PRIORITIES),
@@ -175,7 +188,9 @@ def create_app(
                 wants_json, 403, "forbidden: the form's token is missing or from another run; reload the page"
             )
         try:
-            message, ok, status = await actions.run(request.path_params["name"], store, actor, fields), True, 200
+            message, ok, status = (
+                await actions.run(request.path_params["name"], store, actor, fields, may_force=may_force(request))
+            ), True, 200
         except TeamroomError as exc:
             message, ok, status = str(exc), False, 400
         except Exception:

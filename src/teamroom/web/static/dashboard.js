@@ -133,7 +133,9 @@
   document.addEventListener("keydown", function (e) {
     var t = e.target;
     var typing = t.matches && t.matches("input, textarea, select");
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && t.form && t.form.matches("form[data-act]")) {
+    // Enter sends a form (Shift+Enter is a new line in a text box), like a chat; Ctrl+Enter too.
+    var sends = e.key === "Enter" && !e.shiftKey && !e.altKey && !e.isComposing;
+    if (sends && t.form && t.form.matches("form[data-act]") && (t.matches("textarea") || e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       t.form.requestSubmit();
       return;
